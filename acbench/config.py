@@ -1,0 +1,338 @@
+"""Configs are frozen dataclasses; presets; ``--set key=value`` overrides; stable run ids.
+
+Precedence: CLI > file > preset defaults. A run is named by the hash of its config (plus plugin
+versions and the results schema), never by time, device, worker count or paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = 1  # bump when the meaning of stored rows changes; older run folders are then reported
+
+SITES = ("hyper_analysis", "hyper_synthesis", "latent_prior", "hyper_prior")
+PAPER_SITES = ("hyper_analysis", "hyper_synthesis")
+FEATURES = ("hyper", "y", "pixels")
+REFERENCES = ("latents", "reconstruction")
+BASELINE_MODES = ("frozen", "joint")
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """A plugin by registry name plus its keyword hyper-parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, cut how, split how."""
+
+    name: str = "photos"
+    root: str | None = None  # folder for the ``folder`` dataset
+    tile: int = 64  # tile / crop side in pixels
+    eval_fraction: float = 0.2
+    max_items: int = 0  # 0 = all
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training job (baseline or conditional)."""
+
+    steps: int = 100
+    batch: int = 8
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    clip: float = 1.0
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one conditional curve (all λ) and its shared dependencies."""
+
+    preset: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+    codec: Component = field(default_factory=lambda: Component("mshp", {"N": 32, "M": 48}))
+    ordering: Component = field(default_factory=lambda: Component("isomap"))
+    mixer: Component = field(default_factory=lambda: Component("film"))
+    sites: tuple[str, ...] = PAPER_SITES
+    chain: int = 4
+    lmbdas: tuple[float, ...] = (0.0035, 0.0067, 0.013, 0.025)
+    baseline_train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    features: str = "hyper"
+    reference: str = "latents"
+    baseline: str = "frozen"
+    warm_start: bool = True
+    feature_lambda: float = 0.0  # 0 = the middle λ of the list
+    eval_batch: int = 64
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+
+PRESETS: dict[str, RunConfig] = {
+    "tiny": RunConfig(
+        preset="tiny",
+        data=DataConfig(tile=64, max_items=60, eval_fraction=0.25),
+        codec=Component("mshp", {"N": 8, "M": 12}),
+        lmbdas=(0.0035, 0.0067, 0.013, 0.025),
+        baseline_train=TrainConfig(steps=6, batch=4, lr=1e-3, checkpoint_every=3),
+        train=TrainConfig(steps=4, batch=2, lr=1e-3, checkpoint_every=2),
+        eval_batch=16,
+    ),
+    "cpu": RunConfig(
+        preset="cpu",
+        data=DataConfig(tile=64),
+        codec=Component("mshp", {"N": 32, "M": 48}),
+        lmbdas=(0.0035, 0.0067, 0.013, 0.025),
+        baseline_train=TrainConfig(steps=1200, batch=16, lr=1e-3, checkpoint_every=200),
+        train=TrainConfig(steps=300, batch=8, lr=3e-4, checkpoint_every=100),
+    ),
+    "paper": RunConfig(
+        preset="paper",
+        data=DataConfig(tile=256),
+        codec=Component("mshp", {"N": 128, "M": 192}),
+        lmbdas=(0.0004, 0.0008, 0.0016, 0.0032, 0.0075, 0.015, 0.03, 0.045),
+        baseline_train=TrainConfig(steps=100_000, batch=32, lr=3e-4, checkpoint_every=2000),
+        train=TrainConfig(steps=100_000, batch=32, lr=3e-4, checkpoint_every=2000),
+        eval_batch=16,
+    ),
+}
+
+
+def preset(name: str) -> RunConfig:
+    """The named preset; unknown names fail with the known ones listed."""
+    if name not in PRESETS:
+        import difflib
+
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown preset {name!r}; {hint}known: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides: ``--set train.steps=200`` / TOML tables
+
+
+def _field_type(obj: Any, name: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    return hints[name]
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: cannot parse {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} expects true/false, got {value!r}")
+    if tp in (int, float, str):
+        if isinstance(value, bool) and tp is not str:
+            raise ConfigError(f"{key} expects {tp.__name__}, got {value!r}")
+        try:
+            out = tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} expects {tp.__name__}, got {value!r}") from None
+        if tp is int and isinstance(value, float) and value != out:
+            raise ConfigError(f"{key} expects int, got {value!r}")
+        return out
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+        if not isinstance(value, Sequence):
+            raise ConfigError(f"{key} expects a list, got {value!r}")
+        inner = args[0] if args else str
+        return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, key) for v in value)
+    if origin in (Mapping, dict) or tp is Mapping:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ConfigError(f"{key} expects a JSON object, got {value!r}") from None
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} expects a table, got {value!r}")
+        return dict(value)
+    return value
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def override(cfg: Any, key: str, value: Any) -> Any:
+    """Return ``cfg`` with the dotted ``key`` set to ``value`` (type-checked)."""
+    head, _, rest = key.partition(".")
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    if head not in fields:
+        if isinstance(cfg, Component) and head not in fields:
+            head, rest = "params", key
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(head, fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint} (keys: {', '.join(sorted(fields))})")
+    current = getattr(cfg, head)
+    if rest:
+        if head == "params":
+            params = dict(current)
+            params[rest] = _parse_scalar(value) if isinstance(value, str) else value
+            return dataclasses.replace(cfg, params=params)
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key {head!r} has no sub-keys (got {key!r})")
+        return dataclasses.replace(cfg, **{head: override(current, rest, value)})
+    if dataclasses.is_dataclass(current):
+        if isinstance(current, Component) and isinstance(value, str):
+            return dataclasses.replace(cfg, **{head: Component(value)})
+        if isinstance(value, Mapping):
+            sub = current
+            for k, v in value.items():
+                sub = override(sub, k, v)
+            return dataclasses.replace(cfg, **{head: sub})
+        raise ConfigError(f"config key {key!r} is a table; set its fields ({key}.name=...)")
+    return dataclasses.replace(cfg, **{head: _coerce(value, _field_type(cfg, head), key)})
+
+
+def apply_overrides(cfg: RunConfig, pairs: Sequence[str]) -> RunConfig:
+    """Apply ``key=value`` strings (the CLI's ``--set``)."""
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects key=value, got {pair!r} (e.g. --set train.steps=200)")
+        key, value = pair.split("=", 1)
+        cfg = override(cfg, key.strip(), value.strip())
+    return cfg
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check values and plugin names early, so a typo fails before any training."""
+    from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
+
+    if cfg.chain < 2:
+        raise ConfigError(f"chain length must be >= 2 (got {cfg.chain}); use --chain 2 or more")
+    if not cfg.lmbdas:
+        raise ConfigError("the λ list is empty; give at least one --lmbda")
+    for lam in cfg.lmbdas:
+        if not lam > 0:
+            raise ConfigError(f"λ must be > 0 (got {lam}); e.g. --lmbda 0.0067")
+    if len(set(cfg.lmbdas)) != len(cfg.lmbdas):
+        raise ConfigError(f"λ list has duplicates: {cfg.lmbdas}")
+    unknown = [s for s in cfg.sites if s not in SITES]
+    if unknown or not cfg.sites:
+        raise ConfigError(
+            f"unknown conditioning site(s) {unknown or cfg.sites!r}; choose from {', '.join(SITES)}"
+        )
+    for name, allowed in (
+        ("features", FEATURES),
+        ("reference", REFERENCES),
+        ("baseline", BASELINE_MODES),
+    ):
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {getattr(cfg, name)!r})")
+    for t in (cfg.train, cfg.baseline_train):
+        if t.steps < 0 or t.batch < 1 or t.lr <= 0:
+            raise ConfigError(f"training needs steps >= 0, batch >= 1, lr > 0 (got {t})")
+    if cfg.data.tile < 16:
+        raise ConfigError(f"data.tile must be >= 16 px (got {cfg.data.tile})")
+    if not 0 < cfg.data.eval_fraction < 1:
+        raise ConfigError(f"data.eval_fraction must be in (0, 1) (got {cfg.data.eval_fraction})")
+    DATASETS.check(cfg.data.name)
+    CODECS.check(cfg.codec.name)
+    MIXERS.check(cfg.mixer.name)
+    ORDERINGS.check(cfg.ordering.name)
+    for reg, comp in ((ORDERINGS, cfg.ordering), (MIXERS, cfg.mixer), (CODECS, cfg.codec)):
+        _bind(reg.get(comp.name), comp, reg.kind)
+    return cfg
+
+
+def _bind(factory: Any, comp: Component, kind: str) -> None:
+    import inspect
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    if len(params) != len(sig.parameters):
+        return  # accepts **kwargs
+    names = {p.name for p in params}
+    bad = [k for k in comp.params if k not in names]
+    if bad:
+        ok = sorted(n for n in names if n not in ("self", "channels"))
+        raise ConfigError(
+            f"{kind[:-1]} {comp.name!r} has no parameter {', '.join(map(repr, bad))}; "
+            f"it takes: {', '.join(ok) or 'none'}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Identity
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain JSON-able structure of a config value."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Inverse of :func:`to_dict` for the config dataclasses."""
+    kwargs = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            v = from_dict(tp, v)
+        elif typing.get_origin(tp) is tuple:
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def run_id(payload: Mapping[str, Any]) -> str:
+    """sha256 of canonical JSON (with the results schema) → 12 hex chars."""
+    blob = json.dumps({"schema": SCHEMA, **to_dict(payload)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

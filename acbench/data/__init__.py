@@ -1,0 +1,7 @@
+"""Datasets: packaged photos, image folders, Fashion-MNIST; decoded once into a uint8 cache."""
+
+from acbench.registry import DATASETS
+
+DATASETS.register_lazy("photos", "acbench.data.photos:Photos")
+DATASETS.register_lazy("folder", "acbench.data.folder:Folder")
+DATASETS.register_lazy("fashion_mnist", "acbench.data.fashion_mnist:FashionMNIST")

@@ -1,0 +1,130 @@
+"""One generic plugin registry, one instance per plugin kind.
+
+Built-ins are declared by their package ``__init__`` (lazily, as ``"module:attr"`` strings, so that
+listing plugins never imports torch); third parties publish an entry point in the group
+``acbench.<kind>``; code in the same process can use the :meth:`Registry.register` decorator. One
+string names a plugin everywhere: CLI value, config key, entry-point name and leaderboard label.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownPluginError(KeyError):
+    """An unknown plugin name; the message lists the close matches."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _load(target: str) -> object:
+    module, _, attr = target.partition(":")
+    obj: object = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Registry(Generic[T]):
+    """Name → plugin factory, with lazy built-ins, entry points and "did you mean" errors.
+
+    Args:
+        kind: plural noun used in messages and the entry-point group (``acbench.<kind>``).
+        builtins: module whose import declares the built-in plugins.
+    """
+
+    def __init__(self, kind: str, builtins: str | None = None) -> None:
+        self.kind = kind
+        self._builtins = builtins
+        self._objects: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
+        self._discovered = False
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator registering ``obj`` under ``name`` (its ``name`` attribute is set too)."""
+
+        def deco(obj: T) -> T:
+            self._objects[name] = obj
+            self._lazy.pop(name, None)
+            try:
+                obj.name = name  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+            return obj
+
+        return deco
+
+    def register_lazy(self, name: str, target: str) -> None:
+        """Declare a plugin by ``"module:attr"``, imported only when asked for by name."""
+        if name not in self._objects:
+            self._lazy[name] = target
+
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        if self._builtins:
+            importlib.import_module(self._builtins)
+        for ep in entry_points(group=f"acbench.{self.kind}"):
+            if ep.name not in self._objects and ep.name not in self._lazy:
+                self._lazy[ep.name] = ep.value
+
+    # -- lookup -------------------------------------------------------------------------------
+    def names(self, pattern: str = "*") -> list[str]:
+        """Sorted plugin names matching a shell-style wildcard pattern."""
+        self._discover()
+        return sorted(n for n in {*self._objects, *self._lazy} if fnmatch.fnmatch(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return name in self._objects or name in self._lazy
+
+    def check(self, name: str) -> str:
+        """Return ``name`` if registered, else raise :class:`UnknownPluginError` with suggestions."""
+        if name in self:
+            return name
+        singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(self.names())
+        raise UnknownPluginError(
+            f"unknown {singular} {name!r}; {hint + ' ' if hint else ''}known: {known}"
+        )
+
+    def get(self, name: str) -> T:
+        """The plugin factory registered under ``name`` (imported on first use)."""
+        self.check(name)
+        if name not in self._objects:
+            obj = _load(self._lazy.pop(name))
+            self._objects[name] = obj  # type: ignore[assignment]
+            try:
+                obj.name = name  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+        return self._objects[name]
+
+    def version(self, name: str) -> str:
+        """The plugin's ``version`` attribute (part of every run id)."""
+        return str(getattr(self.get(name), "version", "0"))
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+ORDERINGS: Registry = Registry("orderings", "acbench.orderings")
+MIXERS: Registry = Registry("mixers", "acbench.mixers")
+CODECS: Registry = Registry("codecs", "acbench.codecs")
+DATASETS: Registry = Registry("datasets", "acbench.data")
+
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (ORDERINGS, MIXERS, CODECS, DATASETS)
+}
