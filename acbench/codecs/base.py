@@ -1,0 +1,211 @@
+"""The conditional codec contract shared by every codec adapter.
+
+A codec is an ``nn.Module`` built as ``Codec(sites=..., mixer=..., reference=..., **hp)``;
+``sites=()`` is the unconditioned baseline. Every codec returns
+``{"x_hat", "likelihoods": {"y", "z"}, "ref"}`` from :meth:`forward` and has ``aux_loss()``, so
+one training loop serves every codec × mixer. ``ref`` is the :class:`RefState` that the *decoder*
+holds after decoding the image: the next image of the chain is conditioned on it and on nothing
+else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CodecError(ValueError):
+    """A codec cannot be built or loaded as asked; the message says why and what to do."""
+
+
+@dataclass
+class RefState:
+    """What the decoder holds for the previously coded image."""
+
+    y: torch.Tensor  # decoded latents ŷ
+    z: torch.Tensor  # decoded hyper-latents ẑ
+    x_hat: torch.Tensor | None = None  # reconstruction (for reference="reconstruction")
+
+    def index(self, idx: torch.Tensor) -> RefState:
+        """The states of a permuted / selected batch (used for shuffled references)."""
+        return RefState(
+            self.y[idx], self.z[idx], None if self.x_hat is None else self.x_hat[idx]
+        )
+
+
+def fit_spatial(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Zero-pad or crop ``t`` (bottom/right) to the spatial size of ``like``.
+
+    A chain may hold images of different sizes; the reference's features are then aligned at
+    the top-left corner.
+    """
+    h, w = like.shape[-2:]
+    t = t[..., :h, :w]
+    dh, dw = h - t.shape[-2], w - t.shape[-1]
+    if dh or dw:
+        t = F.pad(t, (0, dw, 0, dh))
+    return t
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round with a straight-through gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+def pad_to(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad ``x`` on the bottom/right to a multiple of ``stride``; returns (x, (H, W))."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+class ConditionalCodec(nn.Module):
+    """Base class of codec adapters. Subclasses set ``stride`` and ``supported_sites``.
+
+    Args:
+        sites: conditioning sites (subset of ``supported_sites``); ``()`` = baseline.
+        mixer: registry name of the mixer placed at every site.
+        mixer_params: the mixer's hyper-parameters.
+        reference: ``latents`` (the decoded ŷ, ẑ of the previous image) or ``reconstruction``
+            (re-analyse its decoded image with this codec's own analysis transforms).
+    """
+
+    version = "1"
+    stride = 64
+    supported_sites: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        sites: tuple[str, ...] = (),
+        mixer: str = "film",
+        mixer_params: dict[str, Any] | None = None,
+        reference: str = "latents",
+    ) -> None:
+        super().__init__()
+        bad = [s for s in sites if s not in self.supported_sites]
+        if bad:
+            raise CodecError(
+                f"codec {type(self).__name__} does not support site(s) {', '.join(bad)}; "
+                f"it supports: {', '.join(self.supported_sites)}"
+            )
+        self.sites = tuple(sites)
+        self.mixer_name = mixer
+        self.mixer_params = dict(mixer_params or {})
+        self.reference = reference
+        self.mixers = nn.ModuleDict()
+
+    # -- construction helpers ---------------------------------------------------------------
+    def _mixer(self, site: str, channels: int) -> None:
+        from acbench.registry import MIXERS
+
+        self.mixers[site] = MIXERS.get(self.mixer_name)(channels, **self.mixer_params)
+
+    def arch(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module (stored in every checkpoint)."""
+        raise NotImplementedError
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.sites)
+
+    def identity_init(self) -> None:
+        """Make every mixer pass its input through and ignore the reference."""
+        for m in self.mixers.values():
+            m.identity_init()
+
+    def warm_start(self, baseline_state: dict[str, torch.Tensor]) -> None:
+        """Load the baseline's weights into the shared modules; mixers start as identities."""
+        own = self.state_dict()
+        shared = {k: v for k, v in baseline_state.items() if k in own and own[k].shape == v.shape}
+        self.load_state_dict(shared, strict=False)
+        self.identity_init()
+
+    def reference_state(self, prev: RefState) -> RefState:
+        """The reference as this codec uses it (latents, or re-analysed reconstruction)."""
+        if self.reference == "reconstruction":
+            if prev.x_hat is None:
+                raise CodecError("reference='reconstruction' needs the previous reconstruction")
+            y, z = self.analyse(prev.x_hat)
+            return RefState(y, z, prev.x_hat)
+        return prev
+
+    # -- the contract -------------------------------------------------------------------------
+    def analyse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous latents ``(y, z)`` of ``x`` (features for orderings)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def compress(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
+        """Entropy-code ``x``: ``{"strings": {"y": [bytes]*B, "z": [...]}, "shape",
+        "likelihoods", "ref"}``; ``ref`` equals what :meth:`decompress` will hold."""
+        raise NotImplementedError
+
+    def decompress(
+        self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None
+    ) -> dict[str, Any]:
+        """Decode: ``{"x_hat", "ref"}``."""
+        raise NotImplementedError
+
+    def aux_loss(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, force: bool = True) -> None:
+        """Rebuild the entropy coder's CDF tables (always forced: stale tables cost rate)."""
+        raise NotImplementedError
+
+
+def build_codec(
+    name: str,
+    params: dict[str, Any],
+    sites: tuple[str, ...] = (),
+    mixer: str = "film",
+    mixer_params: dict[str, Any] | None = None,
+    reference: str = "latents",
+) -> ConditionalCodec:
+    """Instantiate a registered codec."""
+    from acbench.registry import CODECS
+
+    return CODECS.get(name)(
+        sites=tuple(sites), mixer=mixer, mixer_params=mixer_params, reference=reference, **params
+    )
+
+
+def save_checkpoint(path: Any, model: ConditionalCodec, **extra: Any) -> None:
+    """Write ``{"arch", "state_dict", **extra}`` atomically (temp file, then ``os.replace``)."""
+    import os
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save({"arch": model.arch(), "state_dict": model.state_dict(), **extra}, tmp)
+    os.replace(tmp, path)
+
+
+def load_codec(path: Any, expect: dict[str, Any] | None = None) -> tuple[ConditionalCodec, dict]:
+    """Rebuild a codec from a checkpoint (``weights_only=True``: a checkpoint cannot run code).
+
+    Raises:
+        CodecError: the checkpoint's architecture differs from ``expect``.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    arch = ckpt.get("arch")
+    if not isinstance(arch, dict):
+        raise CodecError(f"{path}: not an acbench checkpoint (no architecture record)")
+    if expect is not None and arch != expect:
+        diff = {k: (arch.get(k), expect.get(k)) for k in {*arch, *expect} if arch.get(k) != expect.get(k)}
+        raise CodecError(
+            f"{path}: checkpoint is for another architecture (checkpoint vs wanted: {diff}); "
+            "delete it or point to the matching run"
+        )
+    model = build_codec(
+        arch["codec"], arch["params"], tuple(arch["sites"]), arch["mixer"],
+        arch["mixer_params"], arch["reference"],
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    return model, ckpt

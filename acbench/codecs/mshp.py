@@ -1,0 +1,180 @@
+"""MSHP (mean-scale hyperprior) with mixers at the conditioning sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from compressai.entropy_models import GaussianConditional
+from torch import nn
+
+from acbench.codecs.base import ConditionalCodec, RefState, fit_spatial, ste_round
+
+
+class MSHP(ConditionalCodec):
+    """Mean-scale hyperprior (Minnen, Ballé, Toderici, NeurIPS 2018), compressai ``mbt2018-mean``.
+
+    Conditioned as in "Revisiting Associative Compression: I Can't Believe It's Not Better"
+    (Xu et al., 2023): ``hyper_analysis`` mixes y_k with ŷ_{k-1} before h_a, ``hyper_synthesis``
+    mixes ẑ_k with ẑ_{k-1} before h_s. Beyond the paper: ``latent_prior`` mixes the Gaussian
+    parameters of y with features of ŷ_{k-1}; ``hyper_prior`` replaces the factorized prior of z
+    by a Gaussian whose mean and scale come from ẑ_{k-1}.
+
+    Args:
+        N: channels of the hyper-latent z (and of g_a / g_s hidden layers).
+        M: channels of the latent y.
+    """
+
+    version = "1"
+    stride = 64
+    supported_sites = ("hyper_analysis", "hyper_synthesis", "latent_prior", "hyper_prior")
+
+    def __init__(self, N: int = 128, M: int = 192, **kw: Any) -> None:
+        super().__init__(**kw)
+        import compressai.models  # noqa: F401  (fills the registry)
+        from compressai.registry import MODELS
+
+        self.N, self.M = N, M
+        self.base = MODELS["mbt2018-mean"](N=N, M=M)
+        for site, ch in (
+            ("hyper_analysis", M),
+            ("hyper_synthesis", N),
+            ("latent_prior", 2 * M),
+            ("hyper_prior", 2 * N),
+        ):
+            if site in self.sites:
+                self._mixer(site, ch)
+        if "latent_prior" in self.sites:
+            self.lp_proj = nn.Conv2d(M, 2 * M, 1)
+        if "hyper_prior" in self.sites:
+            self.hp_proj = nn.Conv2d(N, 2 * N, 1)
+            self.z_prior = nn.Parameter(torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1))
+            self.z_conditional = GaussianConditional(None)
+
+    def arch(self) -> dict[str, Any]:
+        return {
+            "codec": "mshp",
+            "params": {"N": self.N, "M": self.M},
+            "sites": list(self.sites),
+            "mixer": self.mixer_name,
+            "mixer_params": self.mixer_params,
+            "reference": self.reference,
+        }
+
+    # -- pieces ------------------------------------------------------------------------------
+    def analyse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.base.g_a(x)
+        return y, self.base.h_a(y)
+
+    def _z_params(self, z: torch.Tensor, ref: RefState) -> tuple[torch.Tensor, torch.Tensor]:
+        base = self.z_prior.expand(z.shape[0], -1, *z.shape[-2:])
+        feat = self.hp_proj(fit_spatial(ref.z, z))
+        scales, means = self.mixers["hyper_prior"](base, feat).chunk(2, 1)
+        return scales, means
+
+    def _y_params(self, z_hat: torch.Tensor, ref: RefState | None, like: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        zs = z_hat
+        if "hyper_synthesis" in self.sites:
+            zs = self.mixers["hyper_synthesis"](z_hat, fit_spatial(ref.z, z_hat))
+        params = self.base.h_s(zs)
+        if "latent_prior" in self.sites:
+            feat = self.lp_proj(ref.y)
+            params = self.mixers["latent_prior"](params, fit_spatial(feat, params))
+        scales, means = params.chunk(2, 1)
+        return scales, means
+
+    def _hyper_in(self, y: torch.Tensor, ref: RefState | None) -> torch.Tensor:
+        if "hyper_analysis" in self.sites:
+            return self.mixers["hyper_analysis"](y, fit_spatial(ref.y, y))
+        return y
+
+    def _ref(self, ref: RefState | None) -> RefState | None:
+        if not self.sites:
+            return None
+        if ref is None:
+            raise ValueError("a conditional codec needs the reference state of the previous image")
+        return self.reference_state(ref)
+
+    def _medians(self) -> torch.Tensor:
+        return self.base.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
+
+    # -- the contract -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
+        ref = self._ref(ref)
+        b = self.base
+        y = b.g_a(x)
+        z = b.h_a(self._hyper_in(y, ref))
+        if "hyper_prior" in self.sites:
+            zsc, zmu = self._z_params(z, ref)
+            z_tilde, z_lik = self.z_conditional(z, zsc, means=zmu)
+            z_ref = ste_round(z - zmu) + zmu
+        else:
+            z_tilde, z_lik = b.entropy_bottleneck(z)
+            med = self._medians()
+            z_ref = ste_round(z - med) + med
+        # the decoder's ẑ drives h_s at test time; noisy ẑ in training (compressai's convention)
+        scales, means = self._y_params(z_tilde, ref, y.shape)
+        y_tilde, y_lik = b.gaussian_conditional(y, scales, means=means)
+        x_hat = b.g_s(y_tilde)
+        y_ref = ste_round(y - means) + means
+        return {
+            "x_hat": x_hat,
+            "likelihoods": {"y": y_lik, "z": z_lik},
+            "ref": RefState(y_ref, z_ref, x_hat if self.reference == "reconstruction" else None),
+        }
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False) -> dict[str, Any]:
+        ref = self._ref(ref)
+        b = self.base
+        y = b.g_a(x)
+        z = b.h_a(self._hyper_in(y, ref))
+        if "hyper_prior" in self.sites:
+            zsc, zmu = self._z_params(z, ref)
+            zc = self.z_conditional
+            z_strings = zc.compress(z, zc.build_indexes(zsc), means=zmu)
+            z_hat = zc.quantize(z, "dequantize", zmu)
+            _, z_lik = zc(z_hat, zsc, means=zmu)
+        else:
+            z_strings = b.entropy_bottleneck.compress(z)
+            z_hat = b.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+            _, z_lik = b.entropy_bottleneck(z, training=False)
+        scales, means = self._y_params(z_hat, ref, y.shape)
+        gc = b.gaussian_conditional
+        y_strings = gc.compress(y, gc.build_indexes(scales), means=means)
+        y_hat = gc.quantize(y, "dequantize", means)
+        _, y_lik = gc(y_hat, scales, means=means)
+        x_hat = b.g_s(y_hat).clamp_(0, 1) if (need_x_hat or self.reference == "reconstruction") else None
+        return {
+            "strings": {"y": y_strings, "z": z_strings},
+            "shape": tuple(z.shape[-2:]),
+            "likelihoods": {"y": y_lik, "z": z_lik},
+            "ref": RefState(y_hat, z_hat, x_hat),
+            "x_hat": x_hat,
+        }
+
+    @torch.no_grad()
+    def decompress(self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None) -> dict[str, Any]:
+        ref = self._ref(ref)
+        b = self.base
+        if "hyper_prior" in self.sites:
+            n = len(strings["z"])
+            dummy = torch.zeros(n, self.N, *shape, device=self.z_prior.device)
+            zsc, zmu = self._z_params(dummy, ref)
+            zc = self.z_conditional
+            z_hat = zc.decompress(strings["z"], zc.build_indexes(zsc), means=zmu)
+        else:
+            z_hat = b.entropy_bottleneck.decompress(strings["z"], shape)
+        scales, means = self._y_params(z_hat, ref, None)
+        gc = b.gaussian_conditional
+        y_hat = gc.decompress(strings["y"], gc.build_indexes(scales), means=means)
+        x_hat = b.g_s(y_hat).clamp_(0, 1)
+        return {"x_hat": x_hat, "ref": RefState(y_hat, z_hat, x_hat)}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.base.aux_loss()
+
+    def update(self, force: bool = True) -> None:
+        from compressai.models.base import CompressionModel
+
+        CompressionModel.update(self, force=True)  # walks every entropy model, mixers' included

@@ -1,0 +1,171 @@
+"""Chain evaluation with the real entropy coder (CompressAI's rANS); per-image long rows.
+
+Chains are consecutive blocks of the eval ordering. Position 1 is coded by the baseline, every
+later position by the conditional codec given the *decoded* state of its predecessor. All
+chains of one length are coded together, one position at a time, as a batch: the coder is
+called once per position instead of once per image. Reconstructions and PSNR come from the
+decoder, never from the encoder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from acbench.codecs.base import ConditionalCodec, RefState, pad_to
+
+
+@dataclass
+class Coded:
+    """One image as coded: rates (bits), decoded image and the decoder's reference state."""
+
+    bits_est: dict[str, float]
+    bits_real: dict[str, float]
+    x_hat: torch.Tensor  # [3, H, W] in [0, 1], cropped
+    ref: RefState
+
+
+def _psnr(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    a = (x * 255).round()
+    b = (x_hat.clamp(0, 1) * 255).round()
+    mse = torch.mean((a - b) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def _ms_ssim(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    if min(x.shape[-2:]) <= 160:  # 5 scales of an 11-px window need more than 160 px
+        return float("nan")
+    from pytorch_msssim import ms_ssim
+
+    return float(ms_ssim(x[None], x_hat.clamp(0, 1)[None], data_range=1.0))
+
+
+def _bits(lik: torch.Tensor) -> torch.Tensor:
+    return torch.log(lik).flatten(1).sum(1) / -math.log(2)
+
+
+def code_batch(
+    model: ConditionalCodec, x: torch.Tensor, ref: RefState | None, need_x_hat: bool = False
+) -> list[Coded]:
+    """Encode and decode a batch of same-size images (each given its own reference)."""
+    xp, (h, w) = pad_to(x, model.stride)
+    enc = model.compress(xp, ref, need_x_hat=need_x_hat)
+    dec = model.decompress(enc["strings"], enc["shape"], ref)
+    est = {k: _bits(v) for k, v in enc["likelihoods"].items()}
+    out = []
+    for i in range(len(x)):
+        out.append(
+            Coded(
+                bits_est={k: float(v[i]) for k, v in est.items()},
+                bits_real={k: 8.0 * len(enc["strings"][k][i]) for k in ("y", "z")},
+                x_hat=dec["x_hat"][i, :, :h, :w],
+                ref=dec["ref"].index(torch.tensor([i])),
+            )
+        )
+    return out
+
+
+def _stack_refs(refs: list[RefState]) -> RefState:
+    x_hats = [r.x_hat for r in refs]
+    return RefState(
+        torch.cat([r.y for r in refs]),
+        torch.cat([r.z for r in refs]),
+        None if any(x is None for x in x_hats) else torch.cat(x_hats),
+    )
+
+
+def chains_of(n: int, length: int) -> list[np.ndarray]:
+    """Positions 0..n-1 cut into consecutive chains of ``length`` (the last may be shorter)."""
+    return [np.arange(s, min(s + length, n)) for s in range(0, n, length)]
+
+
+@torch.inference_mode()
+def code_chains(
+    first: ConditionalCodec,
+    model: ConditionalCodec | None,
+    pixels: np.ndarray,
+    order: np.ndarray,
+    length: int,
+    batch: int = 64,
+    shuffle_from: dict[int, RefState] | None = None,
+    seed: int = 0,
+) -> list[tuple[int, int, int, Coded]]:
+    """Code the eval images in chains of ``length`` along ``order``.
+
+    Args:
+        first: the baseline, codes position 1.
+        model: the conditional codec (``None`` with ``length == 1``: each image alone).
+        pixels: uint8 [N, 3, H, W] eval images.
+        order: the eval ordering (a permutation of ``range(N)``).
+        length: chain length (``len(order)`` for one chain through the whole set).
+        batch: chains coded together.
+        shuffle_from: when given, each conditioned image's reference is replaced by the decoded
+            state of a random *other* image (the "swapped reference" control); maps image index
+            → its state in the true-reference coding.
+        seed: for the shuffled references.
+
+    Returns:
+        ``(image, chain_id, position, Coded)`` for every image.
+    """
+    first.eval()
+    if model is not None:
+        model.eval()
+    need_x_hat = model is not None and model.reference == "reconstruction"
+    rng = np.random.default_rng(seed)
+    chains = chains_of(len(order), length)
+    results: list[tuple[int, int, int, Coded]] = []
+    groups: dict[int, list[int]] = {}
+    for cid, ch in enumerate(chains):
+        groups.setdefault(len(ch), []).append(cid)
+    for glen, cids in sorted(groups.items()):
+        for b0 in range(0, len(cids), batch):
+            ids = cids[b0 : b0 + batch]
+            imgs = np.stack([order[chains[c]] for c in ids])  # [b, glen]
+            ref: RefState | None = None
+            for pos in range(glen):
+                x = torch.from_numpy(pixels[imgs[:, pos]]).float().div_(255.0)
+                if pos == 0:
+                    coded = code_batch(first, x, None, need_x_hat=need_x_hat)
+                else:
+                    if shuffle_from is not None:
+                        n = len(order)
+                        others = []
+                        for img in imgs[:, pos]:
+                            j = int(rng.integers(n - 1))
+                            j = j + 1 if j >= img else j  # any image but itself
+                            others.append(shuffle_from[j])
+                        ref = _stack_refs(others)
+                    coded = code_batch(model, x, ref, need_x_hat=need_x_hat)
+                for i, c in enumerate(coded):
+                    results.append((int(imgs[i, pos]), ids[i], pos + 1, c))
+                ref = _stack_refs([c.ref for c in coded])
+    return results
+
+
+def rows_of(results: list[tuple[int, int, int, Coded]], pixels: np.ndarray, labels: np.ndarray) -> list[dict]:
+    """Long rows (one per image × component) from coded images."""
+    rows = []
+    for img, cid, pos, c in results:
+        x = torch.from_numpy(pixels[img]).float().div_(255.0)
+        h, w = x.shape[-2:]
+        psnr, msssim = _psnr(x, c.x_hat), _ms_ssim(x, c.x_hat)
+        for comp in ("y", "z", "total"):
+            est = sum(c.bits_est.values()) if comp == "total" else c.bits_est[comp]
+            real = sum(c.bits_real.values()) if comp == "total" else c.bits_real[comp]
+            rows.append(
+                {
+                    "image": img,
+                    "label": int(labels[img]),
+                    "chain_id": cid,
+                    "position": pos,
+                    "component": comp,
+                    "bpp_est": est / (h * w),
+                    "bpp_real": real / (h * w),
+                    "psnr": psnr,
+                    "ms_ssim": msssim,
+                }
+            )
+    return rows

@@ -1,0 +1,198 @@
+"""What each kind of job does: train / fit, evaluate, write the run directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acbench.config import Component, DataConfig, TrainConfig, from_dict
+from acbench.runner import Job, Progress
+from acbench.store import Run
+
+META_COLUMNS = (
+    "run_id", "curve", "anchor_curve", "kind", "dataset", "tile", "codec", "ordering", "mixer",
+    "sites", "chain", "lam", "seed", "steps", "params",
+)
+
+
+def _data(job: Job):
+    from acbench.data.cache import load_split
+
+    return load_split(from_dict(DataConfig, job.payload["data"]))
+
+
+def _meta(job: Job) -> dict[str, Any]:
+    p = job.payload
+    kind = job.kind
+    return {
+        "run_id": job.id,
+        "curve": job.curve,
+        "anchor_curve": job.anchor_curve,
+        "kind": kind,
+        "dataset": p["data"]["name"],
+        "tile": p["data"]["tile"],
+        "codec": p["codec"]["name"],
+        "ordering": p["ordering"]["name"] if kind == "conditional" else "",
+        "mixer": p["mixer"]["name"] if kind == "conditional" else "",
+        "sites": ",".join(p["sites"]) if kind == "conditional" else "",
+        "chain": p["chain"] if kind == "conditional" else 1,
+        "lam": p["lam"],
+        "seed": p["train"]["seed"],
+        "steps": p["train"]["steps"],
+    }
+
+
+def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
+    """Keep the reason (and a traceback) in the run dir; a one-row ``rows.csv`` names it."""
+    import pandas as pd
+
+    run.fail(reason + ("\n\n" + trace if trace else ""))
+    if job.kind == "ordering":
+        return
+    try:
+        row = {**_meta(job), "params": np.nan, "error": reason.splitlines()[0]}
+        pd.DataFrame([row]).to_csv(run.dir / "rows.csv", index=False)
+    except (KeyError, TypeError):
+        pass
+
+
+def run_job(job: Job, root: Path, progress: Progress | None = None) -> None:
+    run = Run(root, job.id)
+    run.start({"kind": job.kind, **job.payload, "curve": job.curve, "anchor_curve": job.anchor_curve})
+    {"baseline": _baseline, "ordering": _ordering, "conditional": _conditional}[job.kind](job, root, run, progress)
+
+
+def _progress_for(progress: Progress | None, label: str):
+    if progress is None:
+        return None
+    return lambda step, total, logs: progress(label, step, total, logs)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+    import pandas as pd
+    import torch
+
+    from acbench.codecs.base import build_codec, save_checkpoint
+    from acbench.evaluate import code_chains, rows_of
+    from acbench.train import BaselineTask, train
+
+    p = job.payload
+    train_set, eval_set = _data(job)
+    torch.manual_seed(p["train"]["seed"])
+    model = build_codec(p["codec"]["name"], p["codec"]["params"])
+    if not run.model.exists():
+        tcfg = from_dict(TrainConfig, p["train"])
+        task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
+        t0 = time.perf_counter()
+        train(task, tcfg, run.ckpt, _progress_for(progress, f"baseline λ={p['lam']}"))
+        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
+        run.ckpt.unlink(missing_ok=True)
+    else:
+        model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
+    model.update(force=True)
+    if progress:
+        progress(f"evaluate baseline λ={p['lam']}", 0, 1, {})
+    order = np.arange(len(eval_set))
+    res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
+    meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters())}
+    rows = pd.DataFrame(
+        [{**meta, "eval": "alone", **r, "n_eval": len(eval_set), "error": ""} for r in rows_of(res, eval_set.pixels, eval_set.labels)]
+    )
+    run.finish(rows)
+
+
+def _ordering(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+    from acbench.codecs.base import load_codec
+    from acbench.features import embed
+    from acbench.orderings.quality import ordering_quality
+    from acbench.registry import ORDERINGS
+
+    p = job.payload
+    train_set, eval_set = _data(job)
+    codec = None
+    if p["feature_baseline"]:
+        codec, _ = load_codec(Run(root, p["feature_baseline"]).model)
+    if progress:
+        progress(f"ordering {p['ordering']['name']}", 0, 1, {})
+    f_train = embed(train_set.pixels, p["features"], codec)
+    f_eval = embed(eval_set.pixels, p["features"], codec)
+    comp = from_dict(Component, p["ordering"])
+    params = {"random_state": p["seed"], **comp.params}
+    t0 = time.perf_counter()
+    est = ORDERINGS.get(comp.name)(**params).fit(f_train, train_set.labels)
+    fit_s = time.perf_counter() - t0
+    order_eval = np.asarray(est.place(f_eval, eval_set.labels))
+    np.save(run.dir / "order_train.npy", np.asarray(est.order_))
+    np.save(run.dir / "order_eval.npy", order_eval)
+    q_eval = ordering_quality(f_eval, order_eval, eval_set.labels)
+    q_train = ordering_quality(f_train, np.asarray(est.order_), train_set.labels)
+    run.finish(meta={"fit_seconds": fit_s, "quality_eval": q_eval, "quality_train": q_train})
+
+
+def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+    import pandas as pd
+    import torch
+
+    from acbench.codecs.base import build_codec, load_codec, save_checkpoint
+    from acbench.evaluate import code_chains, rows_of
+    from acbench.train import ChainTask, train
+
+    p = job.payload
+    train_set, eval_set = _data(job)
+    order_run = Run(root, p["ordering_run"])
+    order_train = np.load(order_run.dir / "order_train.npy")
+    order_eval = np.load(order_run.dir / "order_eval.npy")
+    quality = order_run.meta().get("quality_eval", {})
+    first, _ = load_codec(Run(root, p["baseline_run"]).model)
+    torch.manual_seed(p["train"]["seed"])
+    model = build_codec(
+        p["codec"]["name"], p["codec"]["params"], tuple(p["sites"]), p["mixer"]["name"],
+        p["mixer"]["params"], p["reference"],
+    )
+    joint = p["baseline"] == "joint"
+    if not run.model.exists():
+        if p["warm_start"]:
+            model.warm_start(first.state_dict())
+        tcfg = from_dict(TrainConfig, p["train"])
+        task = ChainTask(model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint)
+        t0 = time.perf_counter()
+        train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
+        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
+        if joint:
+            save_checkpoint(run.dir / "first.pt", first)
+        run.ckpt.unlink(missing_ok=True)
+    else:
+        model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
+        if joint:
+            first, _ = load_codec(run.dir / "first.pt")
+    model.update(force=True)
+    first.update(force=True)
+    if progress:
+        progress(f"evaluate λ={p['lam']}", 0, 1, {})
+    meta = {
+        **_meta(job),
+        "params": sum(t.numel() for t in model.parameters()),
+        "n_eval": len(eval_set),
+        **{k: v for k, v in quality.items()},
+        "error": "",
+    }
+    rows = []
+    n = len(eval_set)
+    true_chain = code_chains(first, model, eval_set.pixels, order_eval, p["chain"], p["eval_batch"])
+    states = {img: c.ref for img, _, _, c in true_chain}
+    variants = {
+        "chain": true_chain,
+        "full": code_chains(first, model, eval_set.pixels, order_eval, n, p["eval_batch"]),
+        "shuffled": code_chains(
+            first, model, eval_set.pixels, order_eval, p["chain"], p["eval_batch"], shuffle_from=states, seed=p["train"]["seed"]
+        ),
+    }
+    for name, res in variants.items():
+        rows += [{**meta, "eval": name, **r} for r in rows_of(res, eval_set.pixels, eval_set.labels)]
+    run.finish(pd.DataFrame(rows))

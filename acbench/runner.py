@@ -1,0 +1,187 @@
+"""Plan (expand configs into jobs, dedupe, share baselines and orderings) and execute them.
+
+Three kinds of job, each a run directory named by the hash of what defines it:
+
+- ``baseline``: the unconditioned codec at one λ (shared by every curve that needs it); its
+  rows code each eval image alone (the BD-rate anchor).
+- ``ordering``: one ordering fitted on the train features of the designated baseline and placed
+  on the eval split (shared by every λ, so each point of an RD curve codes the same chains).
+- ``conditional``: the conditional codec at one λ, trained on chains and evaluated on chains of
+  the trained length, on one chain through the eval set, and with shuffled references.
+
+A rerun skips done jobs, resumes unfinished ones from their checkpoint, and records a failed
+job's reason instead of stopping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acbench.config import RunConfig, run_id, to_dict
+from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
+from acbench.store import Run
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work; ``payload`` is everything that defines its result."""
+
+    kind: str
+    payload: dict[str, Any] = field(hash=False)
+    deps: tuple[str, ...] = ()
+    curve: str = ""  # id of the curve (payload without λ)
+    anchor_curve: str = ""
+
+    @property
+    def id(self) -> str:
+        return run_id({"kind": self.kind, **self.payload})
+
+
+def _versions(cfg: RunConfig, with_ordering: bool, with_mixer: bool) -> dict[str, str]:
+    v = {"codec": CODECS.version(cfg.codec.name), "dataset": DATASETS.version(cfg.data.name)}
+    if with_ordering:
+        v["ordering"] = ORDERINGS.version(cfg.ordering.name)
+    if with_mixer:
+        v["mixer"] = MIXERS.version(cfg.mixer.name)
+    return v
+
+
+def feature_lambda(cfg: RunConfig) -> float:
+    """The λ whose baseline embeds the data for the ordering (the middle λ by default)."""
+    if cfg.feature_lambda:
+        return cfg.feature_lambda
+    lams = sorted(cfg.lmbdas)
+    return lams[(len(lams) - 1) // 2]
+
+
+def baseline_job(cfg: RunConfig, lam: float) -> Job:
+    base = {
+        "data": to_dict(cfg.data),
+        "codec": to_dict(cfg.codec),
+        "train": to_dict(cfg.baseline_train),
+        "versions": _versions(cfg, False, False),
+    }
+    curve = run_id({"kind": "baseline", **base})
+    return Job("baseline", {**base, "lam": lam, "eval_batch": cfg.eval_batch}, (), curve, curve)
+
+
+def ordering_job(cfg: RunConfig) -> Job:
+    feat = baseline_job(cfg, feature_lambda(cfg)) if cfg.features != "pixels" else None
+    payload = {
+        "data": to_dict(cfg.data),
+        "ordering": to_dict(cfg.ordering),
+        "features": cfg.features,
+        "feature_baseline": feat.id if feat else None,
+        "seed": cfg.seed,
+        "versions": _versions(cfg, True, False),
+    }
+    return Job("ordering", payload, (feat.id,) if feat else ())
+
+
+def conditional_job(cfg: RunConfig, lam: float) -> Job:
+    order = ordering_job(cfg)
+    base = baseline_job(cfg, lam)
+    body = {
+        "data": to_dict(cfg.data),
+        "codec": to_dict(cfg.codec),
+        "mixer": to_dict(cfg.mixer),
+        "ordering": to_dict(cfg.ordering),
+        "sites": sorted(cfg.sites),
+        "chain": cfg.chain,
+        "train": to_dict(cfg.train),
+        "reference": cfg.reference,
+        "baseline": cfg.baseline,
+        "warm_start": cfg.warm_start,
+        "ordering_run": order.id,
+        "baseline_train": to_dict(cfg.baseline_train),
+        "seed": cfg.seed,
+        "versions": _versions(cfg, True, True),
+    }
+    curve = run_id({"kind": "conditional", **body})
+    payload = {**body, "lam": lam, "baseline_run": base.id, "eval_batch": cfg.eval_batch}
+    return Job("conditional", payload, (order.id, base.id), curve, base.curve)
+
+
+def plan(configs: Iterable[RunConfig]) -> list[Job]:
+    """Jobs for every config, deduplicated by id, in an order that respects dependencies."""
+    jobs: dict[str, Job] = {}
+
+    def add(job: Job) -> None:
+        jobs.setdefault(job.id, job)
+
+    for cfg in configs:
+        for lam in cfg.lmbdas:
+            add(baseline_job(cfg, lam))
+        add(ordering_job(cfg))
+        for lam in cfg.lmbdas:
+            add(conditional_job(cfg, lam))
+    rank = {"baseline": 0, "ordering": 1, "conditional": 2}
+    return sorted(jobs.values(), key=lambda j: rank[j.kind])
+
+
+# --------------------------------------------------------------------------------------------
+# Execution
+
+Progress = Callable[[str, int, int, dict[str, float]], None]
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str  # done | cached | failed
+    reason: str = ""
+
+
+def execute(
+    jobs: Sequence[Job],
+    root: Path,
+    progress: Progress | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    retry_failed: bool = True,
+) -> list[Outcome]:
+    """Run every job not already done; a failure is recorded and the others go on.
+
+    A job whose dependency failed fails too, naming the dependency.
+    """
+    from acbench import jobs as work
+
+    outcomes: dict[str, Outcome] = {}
+    for job in jobs:
+        run = Run(root, job.id)
+        if run.is_done():
+            out = Outcome(job, "cached")
+        elif run.error() is not None and not retry_failed:
+            out = Outcome(job, "failed", run.error() or "")
+        elif failed := [d for d in job.deps if d in outcomes and outcomes[d].status == "failed"]:
+            reason = f"dependency {failed[0]} failed: {outcomes[failed[0]].reason}"
+            work.record_failure(job, run, reason)
+            out = Outcome(job, "failed", reason)
+        else:
+            try:
+                work.run_job(job, root, progress)
+                out = Outcome(job, "done")
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one failing run is recorded; the sweep goes on
+                reason = f"{type(e).__name__}: {e}"
+                work.record_failure(job, run, reason, traceback.format_exc())
+                out = Outcome(job, "failed", reason)
+        outcomes[job.id] = out
+        if on_outcome is not None:
+            on_outcome(out)
+    return list(outcomes.values())
+
+
+def describe(cfg: RunConfig) -> str:
+    """One line naming a curve's config (for messages)."""
+    sites = ",".join(cfg.sites)
+    return f"{cfg.codec.name} + {cfg.mixer.name}@{sites} | {cfg.ordering.name} | L={cfg.chain}"
+
+
+def replace(cfg: RunConfig, **kw: Any) -> RunConfig:
+    return dataclasses.replace(cfg, **kw)

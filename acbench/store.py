@@ -1,0 +1,115 @@
+"""Run directories: config.json, checkpoint.pt, rows.csv and a ``done`` marker written last.
+
+A run directory is named by its run id. Writes are atomic (temp file, then ``os.replace``), so an
+interrupted process never leaves a half-written file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from acbench.config import SCHEMA
+
+
+class StoreError(OSError):
+    """The output folder cannot be used; the message says why and what to do."""
+
+
+def check_writable(root: Path) -> Path:
+    """Create ``root`` if needed and check that it is a writable folder."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise StoreError(f"output folder {root} is not writable ({e.strerror}); choose another with --out") from None
+    return root
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Run:
+    """One run directory."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.id = run_id
+        self.dir = Path(root) / run_id
+
+    @property
+    def ckpt(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def model(self) -> Path:
+        return self.dir / "model.pt"
+
+    @property
+    def rows(self) -> Path:
+        return self.dir / "rows.csv"
+
+    def is_done(self) -> bool:
+        return (self.dir / "done").exists()
+
+    def error(self) -> str | None:
+        p = self.dir / "error.txt"
+        return p.read_text() if p.exists() else None
+
+    def start(self, config: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "error.txt").unlink(missing_ok=True)
+        atomic_write(self.dir / "config.json", json.dumps({"schema": SCHEMA, **config}, indent=1, sort_keys=True, default=str))
+
+    def fail(self, reason: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / "error.txt", reason)
+
+    def finish(self, rows: Any = None, meta: dict[str, Any] | None = None) -> None:
+        if rows is not None:
+            tmp = self.dir / f".rows.tmp{os.getpid()}.csv"
+            rows.to_csv(tmp, index=False)
+            os.replace(tmp, self.rows)
+        if meta is not None:
+            atomic_write(self.dir / "meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
+        atomic_write(self.dir / "done", "")
+
+    def meta(self) -> dict[str, Any]:
+        p = self.dir / "meta.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def config(self) -> dict[str, Any]:
+        return json.loads((self.dir / "config.json").read_text())
+
+
+def load_rows(root: Path) -> tuple[Any, list[str]]:
+    """All rows of all done runs under ``root`` as one long DataFrame.
+
+    Returns:
+        ``(rows, skipped)``: runs from another schema version are not mixed in; their ids are
+        returned in ``skipped`` with the reason.
+    """
+    import pandas as pd
+
+    frames, skipped = [], []
+    for cfg in sorted(Path(root).glob("*/config.json")):
+        d = cfg.parent
+        try:
+            schema = json.loads(cfg.read_text()).get("schema")
+        except json.JSONDecodeError:
+            skipped.append(f"{d.name}: unreadable config.json")
+            continue
+        if schema != SCHEMA:
+            skipped.append(f"{d.name}: results schema {schema}, this acbench reads {SCHEMA}")
+            continue
+        if (d / "done").exists() and (d / "rows.csv").exists():
+            frames.append(pd.read_csv(d / "rows.csv", keep_default_na=False, na_values=[""]))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return rows, skipped
