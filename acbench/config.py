@@ -195,9 +195,10 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-def override(cfg: Any, key: str, value: Any) -> Any:
+def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
     """Return ``cfg`` with the dotted ``key`` set to ``value`` (type-checked)."""
     head, _, rest = key.partition(".")
+    full = _prefix + key
     fields = {f.name for f in dataclasses.fields(cfg)}
     if head not in fields:
         if isinstance(cfg, Component) and head not in fields:
@@ -207,7 +208,7 @@ def override(cfg: Any, key: str, value: Any) -> Any:
 
             close = difflib.get_close_matches(head, fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown config key {key!r}{hint} (keys: {', '.join(sorted(fields))})")
+            raise ConfigError(f"unknown config key {full!r}{hint} (keys: {', '.join(sorted(fields))})")
     current = getattr(cfg, head)
     if rest:
         if head == "params":
@@ -216,17 +217,17 @@ def override(cfg: Any, key: str, value: Any) -> Any:
             return dataclasses.replace(cfg, params=params)
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"config key {head!r} has no sub-keys (got {key!r})")
-        return dataclasses.replace(cfg, **{head: override(current, rest, value)})
+        return dataclasses.replace(cfg, **{head: override(current, rest, value, f"{_prefix}{head}.")})
     if dataclasses.is_dataclass(current):
         if isinstance(current, Component) and isinstance(value, str):
             return dataclasses.replace(cfg, **{head: Component(value)})
         if isinstance(value, Mapping):
             sub = current
             for k, v in value.items():
-                sub = override(sub, k, v)
+                sub = override(sub, k, v, f"{_prefix}{head}.")
             return dataclasses.replace(cfg, **{head: sub})
         raise ConfigError(f"config key {key!r} is a table; set its fields ({key}.name=...)")
-    return dataclasses.replace(cfg, **{head: _coerce(value, _field_type(cfg, head), key)})
+    return dataclasses.replace(cfg, **{head: _coerce(value, _field_type(cfg, head), full)})
 
 
 def apply_overrides(cfg: RunConfig, pairs: Sequence[str]) -> RunConfig:

@@ -195,12 +195,12 @@ def train(
             logs = {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}
             if not np.isfinite(logs["loss"]):
                 raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
-        if progress is not None:
-            progress(done, cfg.steps, logs)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save(done)
             if report is not None:
                 report(done, logs["loss"])
+        if progress is not None:
+            progress(done, cfg.steps, logs)
     module.eval()
     return logs
 
