@@ -146,6 +146,7 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="training seed")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config key, e.g. train.steps=200")] = None,
     out: Annotated[Path, typer.Option(help="output folder (one directory per run)")] = Path("runs"),
+    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="also train the step-matched anchor and the zero-mixer control")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train (or load from cache) and evaluate one conditional curve against its baseline."""
@@ -161,22 +162,29 @@ def run(
         load_split(cfg.data)  # decode / check the data before any training
     except (ConfigError, UnknownPluginError, StoreError, DataError) as e:
         _fail(str(e))
-    _execute([cfg], out, quiet)
+    _execute([cfg], out, quiet, controls)
     _report(cfg, out)
 
 
-def _execute(configs, out: Path, quiet: bool) -> list:
-    from acbench.runner import execute, plan
+def _plan(configs, controls: bool):
+    from acbench.runner import plan
 
     try:
-        jobs = plan(configs)
+        return plan(configs, controls)
     except Exception as e:  # plugin import / config problems before any work
         _fail(f"{type(e).__name__}: {e}")
-    if len(configs) == 1 and len(configs[0].lmbdas) < 4:
-        typer.secho(f"warning: {len(configs[0].lmbdas)} λ values; BD-rate needs >= 4", fg="yellow", err=True)
+
+
+def _execute(configs, out: Path, quiet: bool, controls: bool = True, retry_failed: bool = True) -> list:
+    from acbench.runner import execute
+
+    jobs = _plan(configs, controls)
+    few = sorted({len(c.lmbdas) for c in configs if len(c.lmbdas) < 4})
+    if few:
+        typer.secho(f"warning: {few[0]} λ values per curve; BD-rate needs >= 4 (tables will say n/a)", fg="yellow", err=True)
     try:
         with Display(len(jobs), quiet) as disp:
-            outcomes = execute(jobs, out, disp.phase, disp.outcome)
+            outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed)
     except KeyboardInterrupt:
         typer.secho(
             "\ninterrupted: finished runs are kept and the current one resumes from its last "
@@ -208,6 +216,107 @@ def _report(cfg, out: Path) -> None:
     typer.echo(f"\nwritten: {path}")
     if "error" in mine and mine["error"].fillna("").astype(str).str.len().gt(0).any():
         raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="a sweep file, e.g. ablations/mixers.toml")],
+    preset: Annotated[Optional[str], typer.Option(help="override the file's preset (tiny | cpu | paper)")] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and what is cached; train nothing")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun runs that failed before")] = False,
+    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="step-matched anchors and zero-mixer controls")] = True,
+    leaderboard: Annotated[Optional[Path], typer.Option(help="write leaderboards here when done")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Train every combination of a TOML grid (deduplicated, shared, resumable)."""
+    from acbench.config import ConfigError
+    from acbench.grid import sweep_configs
+    from acbench.registry import UnknownPluginError
+
+    try:
+        configs = sweep_configs(file, preset)
+    except (ConfigError, UnknownPluginError) as e:
+        _fail(str(e))
+    if not configs:
+        _fail(f"{file}: the grid is empty")
+    if dry_run:
+        _print_plan(configs, out, controls)
+        return
+    from acbench.store import StoreError, check_writable
+
+    try:
+        check_writable(out)
+    except StoreError as e:
+        _fail(str(e))
+    outcomes = _execute(configs, out, quiet, controls, retry_failed)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if leaderboard is not None:
+        _write_leaderboards(out, leaderboard, f"acbench sweep {file}" + (f" --preset {preset}" if preset else ""))
+    if failed:
+        typer.secho(f"{len(failed)} run(s) failed; fix and rerun with --retry-failed", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+def _print_plan(configs, out: Path, controls: bool) -> None:
+    from acbench.runner import count
+    from acbench.store import Run
+
+    jobs = _plan(configs, controls)
+    cached = sum(Run(out, j.id).is_done() for j in jobs)
+    naive = sum(len(c.lmbdas) * 2 for c in configs)
+    by_kind = count(jobs)
+    typer.echo(f"{len(configs)} curves → {len(jobs)} jobs ({', '.join(f'{v} {k}' for k, v in by_kind.items())})")
+    typer.echo(f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing (naive: {naive} without controls)")
+    typer.echo(f"cached: {cached} · to run: {len(jobs) - cached}")
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    runs: Annotated[Path, typer.Option("--runs", help="output folder holding the runs")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="where to write the markdown, CSV and plots")] = Path("leaderboards"),
+) -> None:
+    """Build leaderboards/<dataset>.md (+ CSV of long rows, RD plots) from all runs in a folder."""
+    _write_leaderboards(runs, out, f"acbench leaderboard --runs {runs} --out {out}")
+
+
+def _write_leaderboards(runs: Path, out: Path, command: str) -> None:
+    from acbench.analysis.leaderboard import write_leaderboard
+    from acbench.store import load_rows
+
+    rows, skipped = load_rows(runs)
+    for s in skipped:
+        typer.secho(f"skipped {s}", fg="yellow", err=True)
+    if rows.empty:
+        _fail(f"no finished runs under {runs}; run `acbench run` or `acbench sweep` first")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in write_leaderboard(rows, out, command):
+        typer.echo(f"written: {path}")
+
+
+@app.command()
+def export(
+    runs: Annotated[Path, typer.Option("--runs", help="output folder holding the runs")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="folder for the JSON files")] = Path("export"),
+    format: Annotated[str, typer.Option(help="compressai")] = "compressai",
+) -> None:
+    """Write every curve in CompressAI's results-JSON format (one file per curve)."""
+    import json
+
+    from acbench.analysis.export import compressai_json
+    from acbench.store import load_rows
+
+    if format != "compressai":
+        _fail(f"unknown export format {format!r}; known: compressai")
+    rows, _ = load_rows(runs)
+    if rows.empty:
+        _fail(f"no finished runs under {runs}")
+    out.mkdir(parents=True, exist_ok=True)
+    for curve in sorted(rows["curve"].dropna().unique()):
+        data = compressai_json(rows, curve)
+        path = out / f"{curve}.json"
+        path.write_text(json.dumps(data, indent=2))
+        typer.echo(f"written: {path}")
 
 
 @app.command("ls")

@@ -79,6 +79,7 @@ class RunConfig:
     reference: str = "latents"
     baseline: str = "frozen"
     warm_start: bool = True
+    shared_transforms: bool = False  # freeze g_a / g_s at the baseline's (needs warm_start)
     feature_lambda: float = 0.0  # 0 = the middle λ of the list
     eval_batch: int = 64
     seed: int = 0
@@ -268,6 +269,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     for t in (cfg.train, cfg.baseline_train):
         if t.steps < 0 or t.batch < 1 or t.lr <= 0:
             raise ConfigError(f"training needs steps >= 0, batch >= 1, lr > 0 (got {t})")
+    if cfg.shared_transforms and not cfg.warm_start:
+        raise ConfigError("shared_transforms needs warm_start (the transforms are the baseline's)")
     if cfg.data.tile < 16:
         raise ConfigError(f"data.tile must be >= 16 px (got {cfg.data.tile})")
     if not 0 < cfg.data.eval_fraction < 1:

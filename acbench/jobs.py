@@ -12,12 +12,6 @@ from acbench.config import Component, DataConfig, TrainConfig, from_dict
 from acbench.runner import Job, Progress
 from acbench.store import Run
 
-META_COLUMNS = (
-    "run_id", "curve", "anchor_curve", "kind", "dataset", "tile", "codec", "ordering", "mixer",
-    "sites", "chain", "lam", "seed", "steps", "params",
-)
-
-
 def _data(job: Job):
     from acbench.data.cache import load_split
 
@@ -31,6 +25,8 @@ def _meta(job: Job) -> dict[str, Any]:
         "run_id": job.id,
         "curve": job.curve,
         "anchor_curve": job.anchor_curve,
+        "matched_curve": job.matched_curve,
+        "control_curve": job.control_curve,
         "kind": kind,
         "dataset": p["data"]["name"],
         "tile": p["data"]["tile"],
@@ -62,7 +58,8 @@ def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
 def run_job(job: Job, root: Path, progress: Progress | None = None) -> None:
     run = Run(root, job.id)
     run.start({"kind": job.kind, **job.payload, "curve": job.curve, "anchor_curve": job.anchor_curve})
-    {"baseline": _baseline, "ordering": _ordering, "conditional": _conditional}[job.kind](job, root, run, progress)
+    kinds = {"baseline": _baseline, "anchor": _baseline, "ordering": _ordering, "conditional": _conditional}
+    kinds[job.kind](job, root, run, progress)
 
 
 def _progress_for(progress: Progress | None, label: str):
@@ -87,17 +84,19 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     torch.manual_seed(p["train"]["seed"])
     model = build_codec(p["codec"]["name"], p["codec"]["params"])
     if not run.model.exists():
+        if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
+            model.load_state_dict(torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"])
         tcfg = from_dict(TrainConfig, p["train"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
         t0 = time.perf_counter()
-        train(task, tcfg, run.ckpt, _progress_for(progress, f"baseline λ={p['lam']}"))
+        train(task, tcfg, run.ckpt, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
         save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
     model.update(force=True)
     if progress:
-        progress(f"evaluate baseline λ={p['lam']}", 0, 1, {})
+        progress(f"evaluate {job.kind} λ={p['lam']}", 0, 1, {})
     order = np.arange(len(eval_set))
     res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
     meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters())}
@@ -159,6 +158,10 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     if not run.model.exists():
         if p["warm_start"]:
             model.warm_start(first.state_dict())
+        if p.get("shared_transforms"):  # the baseline's analysis/synthesis transforms, frozen
+            for name, param in model.named_parameters():
+                if ".g_a." in name or ".g_s." in name:
+                    param.requires_grad_(False)
         tcfg = from_dict(TrainConfig, p["train"])
         task = ChainTask(model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint)
         t0 = time.perf_counter()

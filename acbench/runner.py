@@ -35,7 +35,9 @@ class Job:
     payload: dict[str, Any] = field(hash=False)
     deps: tuple[str, ...] = ()
     curve: str = ""  # id of the curve (payload without λ)
-    anchor_curve: str = ""
+    anchor_curve: str = ""  # the unconditioned baseline's curve
+    matched_curve: str = ""  # the step-matched unconditioned anchor's curve
+    control_curve: str = ""  # the zero-mixer control's curve
 
     @property
     def id(self) -> str:
@@ -83,6 +85,38 @@ def ordering_job(cfg: RunConfig) -> Job:
     return Job("ordering", payload, (feat.id,) if feat else ())
 
 
+def anchor_job(cfg: RunConfig, lam: float) -> Job:
+    """The step-matched anchor: the unconditioned codec given the conditional model's budget.
+
+    Same start (the baseline's weights when the conditional codec is warm-started), same steps,
+    learning rate and images per step (batch × (L − 1)) as the conditional training; shared by
+    every ordering, mixer and site set with that budget.
+    """
+    base = baseline_job(cfg, lam)
+    t = cfg.train
+    train = dataclasses.replace(t, batch=t.batch * (cfg.chain - 1))
+    body = {
+        "data": to_dict(cfg.data),
+        "codec": to_dict(cfg.codec),
+        "train": to_dict(train),
+        "warm_start": cfg.warm_start,
+        "baseline_curve": base.curve,
+        "versions": _versions(cfg, False, False),
+    }
+    curve = run_id({"kind": "anchor", **body})
+    payload = {**body, "lam": lam, "baseline_run": base.id, "eval_batch": cfg.eval_batch}
+    return Job("anchor", payload, (base.id,), curve, base.curve)
+
+
+def zero_control(cfg: RunConfig) -> RunConfig | None:
+    """The capacity-matched control: the same architecture with the ``zero`` mixer."""
+    if cfg.mixer.name == "zero":
+        return None
+    from acbench.config import Component
+
+    return dataclasses.replace(cfg, mixer=Component("zero", {"like": cfg.mixer.name, **cfg.mixer.params}))
+
+
 def conditional_job(cfg: RunConfig, lam: float) -> Job:
     order = ordering_job(cfg)
     base = baseline_job(cfg, lam)
@@ -97,6 +131,7 @@ def conditional_job(cfg: RunConfig, lam: float) -> Job:
         "reference": cfg.reference,
         "baseline": cfg.baseline,
         "warm_start": cfg.warm_start,
+        "shared_transforms": cfg.shared_transforms,
         "ordering_run": order.id,
         "baseline_train": to_dict(cfg.baseline_train),
         "seed": cfg.seed,
@@ -104,24 +139,51 @@ def conditional_job(cfg: RunConfig, lam: float) -> Job:
     }
     curve = run_id({"kind": "conditional", **body})
     payload = {**body, "lam": lam, "baseline_run": base.id, "eval_batch": cfg.eval_batch}
-    return Job("conditional", payload, (order.id, base.id), curve, base.curve)
+    zero = zero_control(cfg)
+    return Job(
+        "conditional",
+        payload,
+        (order.id, base.id),
+        curve,
+        base.curve,
+        anchor_job(cfg, lam).curve,
+        conditional_job(zero, lam).curve if zero is not None else "",
+    )
 
 
-def plan(configs: Iterable[RunConfig]) -> list[Job]:
-    """Jobs for every config, deduplicated by id, in an order that respects dependencies."""
+def plan(configs: Iterable[RunConfig], controls: bool = True) -> list[Job]:
+    """Jobs for every config, deduplicated by id, in an order that respects dependencies.
+
+    With ``controls``, every conditioned curve also gets its step-matched anchor and its
+    zero-mixer control (shared wherever they coincide).
+    """
     jobs: dict[str, Job] = {}
 
     def add(job: Job) -> None:
         jobs.setdefault(job.id, job)
 
     for cfg in configs:
-        for lam in cfg.lmbdas:
-            add(baseline_job(cfg, lam))
-        add(ordering_job(cfg))
-        for lam in cfg.lmbdas:
-            add(conditional_job(cfg, lam))
-    rank = {"baseline": 0, "ordering": 1, "conditional": 2}
+        family = [cfg]
+        if controls and (zero := zero_control(cfg)) is not None:
+            family.append(zero)
+        for c in family:
+            for lam in c.lmbdas:
+                add(baseline_job(c, lam))
+            add(ordering_job(c))
+            for lam in c.lmbdas:
+                if controls:
+                    add(anchor_job(c, lam))
+                add(conditional_job(c, lam))
+    rank = {"baseline": 0, "ordering": 1, "anchor": 2, "conditional": 3}
     return sorted(jobs.values(), key=lambda j: rank[j.kind])
+
+
+def count(jobs: Sequence[Job]) -> dict[str, int]:
+    """Trainings by kind (ordering fits counted apart)."""
+    out: dict[str, int] = {}
+    for j in jobs:
+        out[j.kind] = out.get(j.kind, 0) + 1
+    return out
 
 
 # --------------------------------------------------------------------------------------------

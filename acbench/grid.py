@@ -1,0 +1,120 @@
+"""Sweep files: a TOML grid expanded into run configs.
+
+A sweep file names a research question (its header comment says which), a preset, fixed
+settings and a grid::
+
+    preset = "cpu"                        # tiny | cpu | paper (the CLI's --preset wins)
+    lmbdas = [0.0035, 0.0067, 0.013, 0.025]
+
+    [set]                                 # fixed settings, any config key
+    "train.steps" = 300
+
+    [grid]                                # axes; every combination is one curve
+    ordering = ["isomap", "random", {name = "umap", n_neighbors = 15}]
+    mixer = ["conv1x1", "film"]
+    sites = [["hyper_analysis", "hyper_synthesis"], ["latent_prior"]]
+    chain = [2, 3, 4]
+    seed = [0, 1]
+
+    [presets.cpu]                         # extra settings used only with that preset
+    "train.steps" = 200
+
+Grid keys are config keys (dotted keys reach nested fields); ``ordering``, ``mixer`` and
+``codec`` take a name or a table with ``name`` and hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from acbench.config import (
+    Component,
+    ConfigError,
+    RunConfig,
+    override,
+    preset,
+    run_id,
+    to_dict,
+    validate,
+)
+
+TOP_KEYS = {"preset", "presets", "lmbdas", "set", "grid", "name", "description"}
+
+
+def _component(value: Any, key: str) -> Component:
+    if isinstance(value, str):
+        return Component(value)
+    if isinstance(value, Mapping) and "name" in value:
+        return Component(value["name"], {k: v for k, v in value.items() if k != "name"})
+    raise ConfigError(f"grid.{key}: each entry must be a name or a table with `name` (got {value!r})")
+
+
+def _set(cfg: RunConfig, key: str, value: Any) -> RunConfig:
+    if key in ("ordering", "mixer", "codec"):
+        comp = _component(value, key)
+        if key == "codec" and not comp.params:
+            comp = Component(comp.name, dict(cfg.codec.params))
+        return dataclasses.replace(cfg, **{key: comp})
+    if key == "seed":
+        return dataclasses.replace(cfg, seed=int(value), train=dataclasses.replace(cfg.train, seed=int(value)))
+    return override(cfg, key, value)
+
+
+def load_sweep(path: Path) -> dict[str, Any]:
+    """Parse a sweep file; syntax errors name the line and column."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"sweep file {path} does not exist (see ablations/ for examples)")
+    try:
+        spec = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: TOML syntax error: {e}") from None
+    unknown = set(spec) - TOP_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(TOP_KEYS))}"
+        )
+    return spec
+
+
+def expand(spec: Mapping[str, Any], preset_name: str | None = None, source: str = "sweep") -> list[RunConfig]:
+    """Every combination of the grid as a validated config (duplicates removed)."""
+    name = preset_name or spec.get("preset", "cpu")
+    cfg = preset(name)
+    if "lmbdas" in spec:
+        cfg = override(cfg, "lmbdas", spec["lmbdas"])
+    for k, v in (spec.get("set") or {}).items():
+        cfg = _set(cfg, k, v)
+    for k, v in (spec.get("presets") or {}).get(name, {}).items():
+        cfg = _set(cfg, k, v)
+    grid = spec.get("grid") or {}
+    axes = []
+    for key, values in grid.items():
+        if not isinstance(values, list):
+            raise ConfigError(f"{source}: grid.{key} must be a list of values (got {values!r})")
+        if not values:
+            raise ConfigError(f"{source}: grid.{key} is empty; give at least one value")
+        axes.append((key, values))
+    configs: list[RunConfig] = []
+    seen = set()
+    for combo in itertools.product(*[v for _, v in axes]) if axes else [()]:
+        c = cfg
+        for (key, _), value in zip(axes, combo):
+            c = _set(c, key, value)
+        c = validate(c)
+        key = run_id(to_dict(c))
+        if key not in seen:
+            seen.add(key)
+            configs.append(c)
+    return configs
+
+
+def sweep_configs(path: Path, preset_name: str | None = None) -> list[RunConfig]:
+    """Load and expand a sweep file."""
+    return expand(load_sweep(path), preset_name, str(path))
