@@ -1,0 +1,517 @@
+"""BD-rate of conditioned curves against their anchors, per component, with bootstrap intervals.
+
+Every figure is derived from the long rows (``docs/architecture.md``). Point estimates use the
+``bjontegaard`` package (PCHIP, the video-coding standard, and Akima as a robustness check);
+the bootstrap uses an equivalent vectorised PCHIP so that 1000 resamples take milliseconds.
+A curve pair that cannot give a trustworthy number gives ``nan`` and a reason instead.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+MIN_POINTS = 4
+MIN_OVERLAP = 0.5
+MIN_BOOTSTRAP_IMAGES = 5
+COMPONENTS = ("total", "y", "z")
+EVAL_ORDER = ("alone", "chain", "full", "shuffled")
+METHODS = ("pchip", "akima")
+DESCRIPTIVE = (
+    "dataset",
+    "tile",
+    "codec",
+    "ordering",
+    "mixer",
+    "sites",
+    "chain",
+    "seed",
+    "steps",
+    "params",
+    "n_eval",
+)
+
+
+class BD(NamedTuple):
+    """A BD-rate in percent (negative = saving), or ``nan`` with the reason why not."""
+
+    value: float
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the figure is a number."""
+        return not math.isnan(self.value)
+
+
+def multiset_bits(n: int) -> float:
+    """Bits per image that any order-agnostic coder of ``n`` images could save: log2(n!)/n."""
+    if n <= 1:
+        return 0.0
+    return math.lgamma(n + 1) / math.log(2) / n
+
+
+def multiset_bpp(n: int, pixels: int) -> float:
+    """:func:`multiset_bits` in bits per pixel of images of ``pixels`` pixels."""
+    return multiset_bits(n) / pixels
+
+
+def _check(rate_a: np.ndarray, psnr_a: np.ndarray, rate_t: np.ndarray, psnr_t: np.ndarray) -> str:
+    n = min(len(rate_a), len(rate_t))
+    if n < MIN_POINTS:
+        return f"n/a: needs >= {MIN_POINTS} points (got {n})"
+    for r, p in ((rate_a, psnr_a), (rate_t, psnr_t)):
+        if not (np.all(np.isfinite(r)) and np.all(np.isfinite(p)) and np.all(r > 0)):
+            return "n/a: non-finite or non-positive rates"
+        if np.any(np.diff(r) <= 0) or np.any(np.diff(p) <= 0):
+            return "n/a: rates not increasing with PSNR"
+    lo, hi = max(psnr_a[0], psnr_t[0]), min(psnr_a[-1], psnr_t[-1])
+    smaller = min(psnr_a[-1] - psnr_a[0], psnr_t[-1] - psnr_t[0])
+    overlap = max(hi - lo, 0.0) / smaller
+    if overlap < MIN_OVERLAP:
+        return f"n/a: PSNR ranges overlap {overlap:.0%} < {MIN_OVERLAP:.0%}"
+    return ""
+
+
+def _sorted(rate: Sequence[float], psnr: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    r, p = np.asarray(rate, dtype=float), np.asarray(psnr, dtype=float)
+    if len(r) != len(p):
+        raise ValueError(f"{len(r)} rates but {len(p)} PSNR values")
+    i = np.argsort(r, kind="stable")
+    return r[i], p[i]
+
+
+def bd_rate(
+    rate_anchor: Sequence[float],
+    psnr_anchor: Sequence[float],
+    rate_test: Sequence[float],
+    psnr_test: Sequence[float],
+    method: str = "pchip",
+) -> BD:
+    """Bjøntegaard delta rate of a test curve against an anchor curve.
+
+    Args:
+        rate_anchor: Anchor rates (bpp), any order.
+        psnr_anchor: Anchor PSNR (dB), same order as ``rate_anchor``.
+        rate_test: Test rates (bpp).
+        psnr_test: Test PSNR (dB).
+        method: ``"pchip"`` or ``"akima"`` interpolation of log-rate over PSNR.
+
+    Returns:
+        The average rate difference in percent over the common PSNR interval (negative =
+        saving), or ``nan`` with a reason when either curve has fewer than ``MIN_POINTS``
+        points, is not monotone, or the PSNR ranges overlap less than ``MIN_OVERLAP`` of the
+        smaller range.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
+    ra, pa = _sorted(rate_anchor, psnr_anchor)
+    rt, pt = _sorted(rate_test, psnr_test)
+    reason = _check(ra, pa, rt, pt)
+    if reason:
+        return BD(float("nan"), reason)
+    import bjontegaard
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = bjontegaard.bd_rate(
+            ra, pa, rt, pt, method=method, require_matching_points=False, min_overlap=0.0
+        )
+    return BD(float(value), "")
+
+
+def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """PCHIP derivatives at the points, as SciPy's ``PchipInterpolator``; rows are curves."""
+    h = np.diff(x, axis=-1)
+    m = np.diff(y, axis=-1) / h
+    d = np.zeros_like(y)
+    if x.shape[-1] == 2:
+        d[..., 0] = d[..., 1] = m[..., 0]
+        return d
+    w1 = 2 * h[..., 1:] + h[..., :-1]
+    w2 = h[..., 1:] + 2 * h[..., :-1]
+    m0, m1 = m[..., :-1], m[..., 1:]
+    same = (np.sign(m0) * np.sign(m1)) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        harm = (w1 + w2) / (w1 / m0 + w2 / m1)
+    d[..., 1:-1] = np.where(same, harm, 0.0)
+
+    def edge(h0: np.ndarray, h1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
+        e = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+        e = np.where(np.sign(e) != np.sign(m0), 0.0, e)
+        flip = (np.sign(m0) != np.sign(m1)) & (np.abs(e) > 3 * np.abs(m0))
+        return np.where(flip, 3 * m0, e)
+
+    d[..., 0] = edge(h[..., 0], h[..., 1], m[..., 0], m[..., 1])
+    d[..., -1] = edge(h[..., -1], h[..., -2], m[..., -1], m[..., -2])
+    return d
+
+
+def _pchip_integral(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """∫_lo^hi of the PCHIP interpolant through each row of (x, y); lo, hi within the range."""
+    d = _pchip_slopes(x, y)
+    h = np.diff(x, axis=-1)
+    m = np.diff(y, axis=-1) / h
+    c0, c1 = y[..., :-1], d[..., :-1]
+    c2 = (3 * m - 2 * d[..., :-1] - d[..., 1:]) / h
+    c3 = (d[..., :-1] + d[..., 1:] - 2 * m) / h**2
+
+    def prim(t: np.ndarray, k: np.ndarray) -> np.ndarray:
+        pick = lambda c: np.take_along_axis(c, k[..., None], axis=-1)[..., 0]  # noqa: E731
+        a, b, c, e = pick(c0), pick(c1), pick(c2), pick(c3)
+        return t * (a + t * (b / 2 + t * (c / 3 + t * e / 4)))
+
+    seg = h * (c0 + h * (c1 / 2 + h * (c2 / 3 + h * c3 / 4)))
+    cum = np.concatenate([np.zeros(seg.shape[:-1] + (1,)), np.cumsum(seg, axis=-1)], axis=-1)
+
+    def antider(v: np.ndarray) -> np.ndarray:
+        k = np.clip((x[..., 1:-1] <= v[..., None]).sum(-1), 0, h.shape[-1] - 1)
+        xk = np.take_along_axis(x, k[..., None], axis=-1)[..., 0]
+        ck = np.take_along_axis(cum, k[..., None], axis=-1)[..., 0]
+        return ck + prim(v - xk, k)
+
+    return antider(hi) - antider(lo)
+
+
+def _bd_pchip_batch(ra: np.ndarray, pa: np.ndarray, rt: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Vectorised PCHIP BD-rate of rows of curves ``[B, n]``; ``nan`` where _check would fail."""
+
+    def order(r: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.argsort(r, axis=-1, kind="stable")
+        return np.take_along_axis(r, i, -1), np.take_along_axis(p, i, -1)
+
+    ra, pa = order(ra, pa)
+    rt, pt = order(rt, pt)
+    ok = np.ones(ra.shape[0], dtype=bool)
+    for r, p in ((ra, pa), (rt, pt)):
+        ok &= np.all(r > 0, -1) & np.all(np.diff(r, axis=-1) > 0, -1)
+        ok &= np.all(np.diff(p, axis=-1) > 0, -1)
+    lo = np.maximum(pa[:, 0], pt[:, 0])
+    hi = np.minimum(pa[:, -1], pt[:, -1])
+    smaller = np.minimum(pa[:, -1] - pa[:, 0], pt[:, -1] - pt[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok &= np.maximum(hi - lo, 0) / smaller >= MIN_OVERLAP
+    out = np.full(ra.shape[0], np.nan)
+    if not ok.any():
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ia = _pchip_integral(pa[ok], np.log10(ra[ok]), lo[ok], hi[ok])
+        it = _pchip_integral(pt[ok], np.log10(rt[ok]), lo[ok], hi[ok])
+    out[ok] = (10 ** ((it - ia) / (hi[ok] - lo[ok])) - 1) * 100
+    return out
+
+
+def clean_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs that did not fail, with empty label strings (read back as NaN) restored."""
+    rows = rows.copy()
+    for col in ("sites", "ordering", "mixer", "error", "eval"):
+        if col in rows:
+            rows[col] = rows[col].astype(object).where(rows[col].notna(), "").astype(str)
+    if "error" in rows:
+        rows = rows[rows["error"].str.strip() == ""]
+    return rows
+
+
+def _select(rows: pd.DataFrame, curve: str, eval_: str | None) -> pd.DataFrame:
+    sel = rows["curve"] == curve
+    if eval_ is not None and "eval" in rows:
+        sel &= rows["eval"] == eval_
+    return rows[sel]
+
+
+def curve_points(
+    rows: pd.DataFrame,
+    component: str,
+    images: Iterable[int] | None = None,
+    rate: str = "bpp_real",
+) -> pd.DataFrame:
+    """Mean rate and mean PSNR over images, per λ, of one curve's rows.
+
+    Args:
+        rows: Long rows of one curve and one eval variant.
+        component: ``"total"``, ``"y"`` or ``"z"``.
+        images: Restrict to these eval images (all when ``None``).
+        rate: ``"bpp_real"`` (entropy-coded bytes) or ``"bpp_est"`` (−log2 likelihoods).
+
+    Returns:
+        Columns ``lam``, ``bpp``, ``psnr``, sorted by λ.
+    """
+    for col in ("curve", "eval"):
+        if col in rows and rows[col].nunique() > 1:
+            raise ValueError(f"curve_points wants one curve and eval variant; got several {col}s")
+    sel = rows[rows["component"] == component]
+    if images is not None:
+        sel = sel[sel["image"].isin(list(images))]
+    out = sel.groupby("lam", sort=True).agg(bpp=(rate, "mean"), psnr=("psnr", "mean"))
+    return out.reset_index()
+
+
+class _Matrices(NamedTuple):
+    lams_a: np.ndarray
+    lams_t: np.ndarray
+    images: np.ndarray
+    rate_a: np.ndarray  # [component, λ_a, image]
+    psnr_a: np.ndarray  # [λ_a, image]
+    rate_t: np.ndarray
+    psnr_t: np.ndarray
+
+
+def _grid(
+    side: pd.DataFrame, comps: Sequence[str], rate: str, imgs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(λ, rate [component, λ, image], psnr [λ, image]); NaN where an image lacks a λ."""
+    side = side[side["component"].isin(comps) & side["image"].isin(imgs)]
+    g = side.groupby(["component", "lam", "image"], sort=False)[[rate, "psnr"]].mean()
+    lams = np.array(sorted(side["lam"].unique()), dtype=float)
+    g = g.reindex(pd.MultiIndex.from_product([list(comps), lams, imgs]))
+    shape = (len(comps), lams.size, imgs.size)
+    r = np.array(g[rate].to_numpy(dtype=float)).reshape(shape)
+    p = np.array(g["psnr"].to_numpy(dtype=float)).reshape(shape)[0]
+    return lams, r, p
+
+
+def _complete(
+    grid: tuple[np.ndarray, np.ndarray, np.ndarray], cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid on image columns ``cols``, keeping the λ that every one of them has."""
+    lams, r, p = grid
+    r, p = r[:, :, cols], p[:, cols]
+    full = np.isfinite(r).all(axis=(0, 2)) & np.isfinite(p).all(axis=1)
+    return lams[full], r[:, full], p[full]
+
+
+def _matrices(
+    anchor: pd.DataFrame, test: pd.DataFrame, components: Sequence[str], rate: str
+) -> Callable[[Iterable[int] | None], _Matrices]:
+    """Grids of both curves on their common images; call with a subset of images (or None)."""
+    imgs = np.array(sorted(set(anchor["image"]) & set(test["image"])))
+    ga, gt = _grid(anchor, components, rate, imgs), _grid(test, components, rate, imgs)
+
+    def on(images: Iterable[int] | None = None) -> _Matrices:
+        cols = (
+            np.arange(imgs.size) if images is None else np.flatnonzero(np.isin(imgs, list(images)))
+        )
+        (la, ra, pa), (lt, rt, pt) = _complete(ga, cols), _complete(gt, cols)
+        return _Matrices(la, lt, imgs[cols], ra, pa, rt, pt)
+
+    return on
+
+
+def _figures(
+    m: _Matrices, components: Sequence[str], methods: Sequence[str] = METHODS
+) -> dict[str, list[BD]]:
+    out: dict[str, list[BD]] = {}
+    for method in methods:
+        out[method] = []
+        for ci in range(len(components)):
+            if m.images.size == 0:
+                out[method].append(BD(float("nan"), "n/a: no common eval images"))
+                continue
+            out[method].append(
+                bd_rate(
+                    m.rate_a[ci].mean(-1),
+                    m.psnr_a.mean(-1),
+                    m.rate_t[ci].mean(-1),
+                    m.psnr_t.mean(-1),
+                    method,
+                )
+            )
+    return out
+
+
+def _bootstrap(
+    m: _Matrices, todo: Sequence[bool], n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resample images with replacement; ``(low, high, valid fraction)`` per component to do."""
+    k = m.images.size
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, k, size=(n, k))
+    counts = np.bincount((idx + (np.arange(n) * k)[:, None]).ravel(), minlength=n * k)
+    w = counts.reshape(n, k) / k
+    pa, pt = w @ m.psnr_a.T, w @ m.psnr_t.T
+    low, high, valid = (np.full(len(todo), np.nan) for _ in range(3))
+    for ci in np.flatnonzero(todo):
+        vals = _bd_pchip_batch(w @ m.rate_a[ci].T, pa, w @ m.rate_t[ci].T, pt)
+        good = vals[np.isfinite(vals)]
+        valid[ci] = good.size / n
+        if good.size:
+            low[ci], high[ci] = np.percentile(good, [2.5, 97.5])
+    return low, high, valid
+
+
+def bd_between(
+    rows: pd.DataFrame,
+    test_curve: str,
+    anchor_curve: str,
+    eval_test: str = "chain",
+    eval_anchor: str = "alone",
+    rate: str = "bpp_real",
+    components: Sequence[str] = COMPONENTS,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """BD-rate of any curve against any other, per component, on their common eval images.
+
+    Serves the baseline comparison (:func:`bd_table`) and the controls: a step-matched anchor, a
+    ``zero``-mixer curve, or the same curve with shuffled references (``eval_anchor="shuffled"``).
+
+    Args:
+        rows: Long rows (failed runs are ignored).
+        test_curve: ``curve`` id of the test.
+        anchor_curve: ``curve`` id of the anchor.
+        eval_test: Eval variant of the test rows.
+        eval_anchor: Eval variant of the anchor rows.
+        rate: ``"bpp_real"`` or ``"bpp_est"``.
+        components: Components to compare.
+        bootstrap: Number of image resamples for a 95 % interval of the PCHIP figure (0 = none).
+        seed: Seed of the resampling generator.
+
+    Returns:
+        One row per component: ``component``, ``bd_pchip``, ``bd_akima``, ``bd_cond_pchip``
+        (test images at chain position >= 2 only, anchor on the same images), ``reason_pchip``,
+        ``reason_akima``, ``reason_cond``, ``reason`` (all reasons, ``""`` when none),
+        ``n_images``, ``n_cond_images``, ``n_lam``; with ``bootstrap > 0`` also ``ci_low``,
+        ``ci_high``, ``significant`` and ``reason_ci``.
+    """
+    rows = clean_rows(rows)
+    anchor = _select(rows, anchor_curve, eval_anchor)
+    test = _select(rows, test_curve, eval_test)
+    missing = ""
+    if anchor.empty:
+        missing = f"n/a: no rows for anchor curve {anchor_curve} (eval {eval_anchor})"
+    elif test.empty:
+        missing = f"n/a: no rows for test curve {test_curve} (eval {eval_test})"
+    return _compare(anchor, test, rate, list(components), bootstrap, seed, missing)
+
+
+def _compare(
+    anchor: pd.DataFrame,
+    test: pd.DataFrame,
+    rate: str,
+    comps: list[str],
+    bootstrap: int,
+    seed: int,
+    missing: str = "",
+) -> pd.DataFrame:
+    nan = float("nan")
+    m = None
+    n_cond = 0
+    if missing:
+        figs = {k: [BD(nan, missing)] * len(comps) for k in (*METHODS, "cond")}
+    else:
+        grids = _matrices(anchor, test, comps, rate)
+        m = grids(None)
+        figs = _figures(m, comps)
+        cond_imgs = set(test.loc[test["position"] >= 2, "image"]) if "position" in test else set()
+        if cond_imgs:
+            mc = grids(cond_imgs)
+            figs["cond"] = _figures(mc, comps, methods=("pchip",))["pchip"]
+            n_cond = mc.images.size
+        else:
+            figs["cond"] = [BD(nan, "n/a: no conditioned images (position >= 2)")] * len(comps)
+    out = pd.DataFrame(
+        {
+            "component": comps,
+            "bd_pchip": [b.value for b in figs["pchip"]],
+            "bd_akima": [b.value for b in figs["akima"]],
+            "bd_cond_pchip": [b.value for b in figs["cond"]],
+            "reason_pchip": [b.reason for b in figs["pchip"]],
+            "reason_akima": [b.reason for b in figs["akima"]],
+            "reason_cond": [b.reason for b in figs["cond"]],
+            "n_images": 0 if m is None else m.images.size,
+            "n_cond_images": n_cond,
+            "n_lam": 0 if m is None else min(m.lams_a.size, m.lams_t.size),
+        }
+    )
+    if bootstrap > 0:
+        low, high = np.full(len(comps), nan), np.full(len(comps), nan)
+        k = 0 if m is None else m.images.size
+        why = [f"too few eval images for a bootstrap (n={k})"] * len(comps)
+        if m is not None and k >= MIN_BOOTSTRAP_IMAGES:
+            why = [""] * len(comps)
+            todo = [b.ok for b in figs["pchip"]]
+            low, high, valid = _bootstrap(m, todo, bootstrap, seed)
+            for ci in range(len(comps)):
+                if not todo[ci]:
+                    why[ci] = "no interval: point estimate n/a"
+                elif valid[ci] < 0.95:
+                    low[ci] = high[ci] = nan
+                    why[ci] = f"no interval: {1 - valid[ci]:.0%} of bootstrap resamples n/a"
+        out["ci_low"], out["ci_high"] = low, high
+        out["significant"] = (out["ci_high"] < 0) | (out["ci_low"] > 0)
+        out["reason_ci"] = why
+    labels = {
+        "reason_pchip": "PCHIP",
+        "reason_akima": "Akima",
+        "reason_cond": "conditioned-only",
+        "reason_ci": "interval",
+    }
+    cols = [c for c in labels if c in out]
+    out["reason"] = [
+        "; ".join(f"{labels[c]} {r}" for c, r in zip(cols, vals, strict=True) if r)
+        for vals in zip(*(out[c] for c in cols), strict=True)
+    ]
+    return out
+
+
+def _first(s: pd.Series) -> object:
+    s = s.dropna()
+    return s.iloc[0] if len(s) else np.nan
+
+
+def bd_table(
+    rows: pd.DataFrame, rate: str = "bpp_real", bootstrap: int = 0, seed: int = 0
+) -> pd.DataFrame:
+    """BD-rate of every conditional curve (and eval variant) against its baseline anchor.
+
+    Args:
+        rows: Long rows (failed runs are ignored).
+        rate: ``"bpp_real"`` or ``"bpp_est"``.
+        bootstrap: Image resamples for 95 % intervals (0 = none); see :func:`bd_between`.
+        seed: Seed of the resampling generator (the same for every curve).
+
+    Returns:
+        One row per (curve, eval, component): ``curve``, ``anchor_curve``, ``eval``, the
+        descriptive columns (dataset, tile, codec, ordering, mixer, sites, chain, seed, steps,
+        params, n_eval), the mean of each ``q_*`` column, then the columns of
+        :func:`bd_between`. Sorted deterministically.
+    """
+    rows = clean_rows(rows)
+    if rows.empty or "kind" not in rows:
+        return pd.DataFrame(columns=["curve", "anchor_curve", "eval", "component"])
+    groups = dict(tuple(rows.groupby(["curve", "eval"], sort=False)))
+    qcols = sorted(c for c in rows.columns if c.startswith("q_"))
+    frames = []
+    for (curve, ev), g in sorted(groups.items()):
+        if (g["kind"] != "conditional").all():
+            continue
+        anchor = _first(g["anchor_curve"])
+        a = groups.get((anchor, "alone"))
+        missing = "" if a is not None else f"n/a: no rows for anchor curve {anchor} (eval alone)"
+        bd = _compare(
+            a if a is not None else g.iloc[:0], g, rate, list(COMPONENTS), bootstrap, seed, missing
+        )
+        desc: dict[str, object] = {"curve": curve, "anchor_curve": anchor, "eval": ev}
+        for col in DESCRIPTIVE:
+            if col in g:
+                desc[col] = g[col].max() if col in ("n_eval", "params", "steps") else _first(g[col])
+        for col in qcols:
+            desc[col] = pd.to_numeric(g[col], errors="coerce").mean()
+        frames.append(pd.concat([pd.DataFrame([desc] * len(bd)), bd], axis=1))
+    if not frames:
+        return pd.DataFrame(columns=["curve", "anchor_curve", "eval", "component"])
+    out = pd.concat(frames, ignore_index=True)
+    keys = [
+        c for c in ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain") if c in out
+    ]
+    out["_e"] = out["eval"].map(
+        lambda e: EVAL_ORDER.index(e) if e in EVAL_ORDER else len(EVAL_ORDER)
+    )
+    out["_c"] = out["component"].map(COMPONENTS.index)
+    out = out.sort_values([*keys, "_e", "curve", "_c"], kind="stable")
+    return out.drop(columns=["_e", "_c"]).reset_index(drop=True)
