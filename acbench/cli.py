@@ -206,7 +206,7 @@ def _report(cfg, out: Path) -> None:
     if rows.empty:
         _fail("no results were produced; see the errors above")
     mine = rows[(rows["curve"] == curve.curve) | (rows["curve"] == curve.anchor_curve)]
-    text = run_report(mine)
+    text = run_report(mine, bootstrap=1000)
     path = out / f"report-{curve.curve}.md"
     path.write_text(text)
     from rich.console import Console

@@ -90,7 +90,9 @@ class Run:
 
 
 def load_rows(root: Path) -> tuple[Any, list[str]]:
-    """All rows of all done runs under ``root`` as one long DataFrame.
+    """All rows of all finished runs under ``root`` as one long DataFrame.
+
+    A failed run contributes one row whose ``error`` says why (leaderboards list it).
 
     Returns:
         ``(rows, skipped)``: runs from another schema version are not mixed in; their ids are
@@ -109,7 +111,8 @@ def load_rows(root: Path) -> tuple[Any, list[str]]:
         if schema != SCHEMA:
             skipped.append(f"{d.name}: results schema {schema}, this acbench reads {SCHEMA}")
             continue
-        if (d / "done").exists() and (d / "rows.csv").exists():
+        finished = (d / "done").exists() or (d / "error.txt").exists()
+        if finished and (d / "rows.csv").exists():
             frames.append(pd.read_csv(d / "rows.csv", keep_default_na=False, na_values=[""]))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows, skipped

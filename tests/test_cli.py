@@ -1,0 +1,100 @@
+"""End-to-end CLI tests (Typer's CliRunner) on the tiny preset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from acbench.cli import app
+
+runner = CliRunner()
+TINY = ["--preset", "tiny", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+def _run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_end_to_end_then_cached(runs):
+    args = ["run", "--ordering", "isomap", "--mixer", "film", "--chain", "3", *TINY, "--out", str(runs)]
+    first = _run(*args)
+    assert first.exit_code == 0, first.output
+    assert "BD-rate" in first.output
+    reports = list(runs.glob("report-*.md"))
+    assert len(reports) == 1
+    text = reports[0].read_text()
+    trained = {p.parent.name for p in runs.glob("*/model.pt")}
+    mtimes = {p: p.stat().st_mtime_ns for p in runs.glob("*/model.pt")}
+    second = _run(*args)
+    assert second.exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in runs.glob("*/model.pt")} == mtimes  # trained nothing
+    assert reports[0].read_text() == text  # the same table
+    assert trained
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ordering", "isomp"], "did you mean 'isomap'"),
+        (["--mixer", "flim"], "did you mean 'film'"),
+        (["--codec", "mshq"], "did you mean 'mshp'"),
+        (["--dataset", "photoz"], "did you mean 'photos'"),
+        (["--preset", "tiyn"], "did you mean 'tiny'"),
+        (["--chain", "1"], "chain length must be >= 2"),
+        (["--lmbda", "0"], "λ must be > 0"),
+        (["--lmbda", "abc"], "expects float"),
+        (["--set", "train.stepz=3"], "unknown config key 'train.stepz'"),
+        (["--set", "train.steps=x"], "expects int"),
+        (["--sites", "hyper_analysis,nowhere"], "unknown conditioning site"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    base = ["run", "--preset", "tiny", "--quiet", "--out", str(tmp_path)]
+    if "--preset" in args:
+        base = ["run", "--quiet", "--out", str(tmp_path)]
+    res = runner.invoke(app, base + args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert not any(tmp_path.glob("*/model.pt"))  # nothing trained
+
+
+def test_unwritable_output_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro / "x", os.W_OK) or os.geteuid() == 0:
+        target = Path("/proc/acbench-not-writable")  # root ignores modes; /proc refuses anyway
+    else:
+        target = ro / "out"
+    res = runner.invoke(app, ["run", *TINY, "--out", str(target)])
+    assert res.exit_code == 2
+    assert "not writable" in res.output
+
+
+def test_ls_lists_and_filters():
+    res = _run("ls", "mixers", "conv*")
+    assert res.exit_code == 0 and "conv1x1" in res.output and "film" not in res.output
+    res = runner.invoke(app, ["ls", "mixer"])
+    assert res.exit_code == 2 and "did you mean 'mixers'" in res.output
+
+
+def test_help_and_ls_do_not_import_torch():
+    code = (
+        "import sys; from typer.testing import CliRunner; from acbench.cli import app; "
+        "r = CliRunner().invoke(app, ['ls']); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
