@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 def _fail(msg: str, code: int = 2) -> None:
     from rich.console import Console
 
@@ -51,7 +52,9 @@ def _build_config(
     if data is not None:
         if not data.exists():
             raise ConfigError(f"--data {data}: no such folder")
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name=dataset or "folder", root=str(data.resolve())))
+        cfg = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, name=dataset or "folder", root=str(data.resolve()))
+        )
     elif dataset:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name=dataset))
     for key, value in (("ordering", ordering), ("mixer", mixer), ("codec", codec)):
@@ -113,7 +116,9 @@ class Display:
 
     def phase(self, label: str, step: int, total: int, logs: dict[str, float]) -> None:
         info = " ".join(f"{k}={v:.4g}" for k, v in logs.items() if k in ("loss", "bpp"))
-        self.progress.update(self.step, description=label, completed=step, total=total, info=info, visible=True)
+        self.progress.update(
+            self.step, description=label, completed=step, total=total, info=info, visible=True
+        )
 
     def outcome(self, out) -> None:
         self.counts[out.status] += 1
@@ -142,11 +147,20 @@ def run(
     reference: Annotated[Optional[str], typer.Option(help="latents | reconstruction")] = None,
     baseline: Annotated[Optional[str], typer.Option(help="frozen | joint")] = None,
     features: Annotated[Optional[str], typer.Option(help="hyper | y | pixels")] = None,
-    warm_start: Annotated[Optional[bool], typer.Option("--warm-start/--no-warm-start", help="start from the baseline's weights")] = None,
+    warm_start: Annotated[
+        Optional[bool], typer.Option("--warm-start/--no-warm-start", help="start from the baseline's weights")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="training seed")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config key, e.g. train.steps=200")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="override a config key, e.g. train.steps=200")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder (one directory per run)")] = Path("runs"),
-    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="also train the step-matched anchor and the zero-mixer control")] = True,
+    controls: Annotated[
+        bool,
+        typer.Option(
+            "--controls/--no-controls", help="also train the step-matched anchor and the zero-mixer control"
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train (or load from cache) and evaluate one conditional curve against its baseline."""
@@ -157,7 +171,23 @@ def run(
     from acbench.store import StoreError, check_writable
 
     try:
-        cfg = _build_config(preset, ordering, mixer, codec, dataset, data, chain, lmbda, sites, reference, baseline, features, warm_start, seed, set_)
+        cfg = _build_config(
+            preset,
+            ordering,
+            mixer,
+            codec,
+            dataset,
+            data,
+            chain,
+            lmbda,
+            sites,
+            reference,
+            baseline,
+            features,
+            warm_start,
+            seed,
+            set_,
+        )
         check_writable(out)
         load_split(cfg.data)  # decode / check the data before any training
     except (ConfigError, UnknownPluginError, StoreError, DataError) as e:
@@ -181,7 +211,11 @@ def _execute(configs, out: Path, quiet: bool, controls: bool = True, retry_faile
     jobs = _plan(configs, controls)
     few = sorted({len(c.lmbdas) for c in configs if len(c.lmbdas) < 4})
     if few:
-        typer.secho(f"warning: {few[0]} λ values per curve; BD-rate needs >= 4 (tables will say n/a)", fg="yellow", err=True)
+        typer.secho(
+            f"warning: {few[0]} λ values per curve; BD-rate needs >= 4 (tables will say n/a)",
+            fg="yellow",
+            err=True,
+        )
     try:
         with Display(len(jobs), quiet) as disp:
             outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed)
@@ -219,13 +253,97 @@ def _report(cfg, out: Path) -> None:
 
 
 @app.command()
+def order(
+    ordering: Annotated[str, typer.Option(help="ordering (acbench ls orderings)")] = "isomap",
+    dataset: Annotated[Optional[str], typer.Option(help="dataset (acbench ls datasets)")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="a folder of images (dataset 'folder')")] = None,
+    features: Annotated[
+        Optional[str], typer.Option(help="hyper | y | pixels (pixels trains nothing)")
+    ] = None,
+    preset: Annotated[str, typer.Option(help="tiny | cpu | paper")] = "cpu",
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="override a config key, e.g. ordering.params.n_neighbors=15"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Fit an ordering alone (no conditional training) and print its quality report and timing."""
+    from acbench.config import ConfigError
+    from acbench.data.base import DataError
+    from acbench.data.cache import load_split
+    from acbench.registry import UnknownPluginError
+    from acbench.runner import baseline_job, execute, feature_lambda, ordering_job
+    from acbench.store import Run, StoreError, check_writable
+
+    try:
+        cfg = _build_config(
+            preset,
+            ordering,
+            None,
+            None,
+            dataset,
+            data,
+            None,
+            None,
+            None,
+            None,
+            None,
+            features,
+            None,
+            None,
+            set_,
+        )
+        check_writable(out)
+        load_split(cfg.data)
+    except (ConfigError, UnknownPluginError, StoreError, DataError) as e:
+        _fail(str(e))
+    jobs = ([baseline_job(cfg, feature_lambda(cfg))] if cfg.features != "pixels" else []) + [
+        ordering_job(cfg)
+    ]
+    with Display(len(jobs), quiet) as disp:
+        outcomes = execute(jobs, out, disp.phase, disp.outcome)
+    if outcomes[-1].status == "failed":
+        _fail(outcomes[-1].reason, 1)
+    meta = Run(out, jobs[-1].id).meta()
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"ordering {ordering} on {cfg.data.name} ({cfg.features} features, {cfg.data.tile}px)"
+    )
+    table.add_column("split")
+    for col in ("neighbour dist", "random-pair dist", "ratio ↓", "same class ↑"):
+        table.add_column(col, justify="right")
+    for split in ("train", "eval"):
+        q = meta[f"quality_{split}"]
+        table.add_row(
+            split,
+            *(
+                f"{q.get(k, float('nan')):.4g}"
+                for k in ("q_neighbour_dist", "q_random_dist", "q_dist_ratio", "q_same_class")
+            ),
+        )
+    Console().print(table)
+    typer.echo(f"fit time: {meta['fit_seconds']:.2f} s  (run {jobs[-1].id})")
+
+
+@app.command()
 def sweep(
     file: Annotated[Path, typer.Argument(help="a sweep file, e.g. ablations/mixers.toml")],
-    preset: Annotated[Optional[str], typer.Option(help="override the file's preset (tiny | cpu | paper)")] = None,
+    preset: Annotated[
+        Optional[str], typer.Option(help="override the file's preset (tiny | cpu | paper)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and what is cached; train nothing")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun runs that failed before")] = False,
-    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="step-matched anchors and zero-mixer controls")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan and what is cached; train nothing")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="rerun runs that failed before")
+    ] = False,
+    controls: Annotated[
+        bool, typer.Option("--controls/--no-controls", help="step-matched anchors and zero-mixer controls")
+    ] = True,
     leaderboard: Annotated[Optional[Path], typer.Option(help="write leaderboards here when done")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
@@ -252,7 +370,9 @@ def sweep(
     outcomes = _execute(configs, out, quiet, controls, retry_failed)
     failed = [o for o in outcomes if o.status == "failed"]
     if leaderboard is not None:
-        _write_leaderboards(out, leaderboard, f"acbench sweep {file}" + (f" --preset {preset}" if preset else ""))
+        _write_leaderboards(
+            out, leaderboard, f"acbench sweep {file}" + (f" --preset {preset}" if preset else "")
+        )
     if failed:
         typer.secho(f"{len(failed)} run(s) failed; fix and rerun with --retry-failed", fg="red", err=True)
         raise typer.Exit(1)
@@ -266,15 +386,21 @@ def _print_plan(configs, out: Path, controls: bool) -> None:
     cached = sum(Run(out, j.id).is_done() for j in jobs)
     naive = sum(len(c.lmbdas) * 2 for c in configs)
     by_kind = count(jobs)
-    typer.echo(f"{len(configs)} curves → {len(jobs)} jobs ({', '.join(f'{v} {k}' for k, v in by_kind.items())})")
-    typer.echo(f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing (naive: {naive} without controls)")
+    typer.echo(
+        f"{len(configs)} curves → {len(jobs)} jobs ({', '.join(f'{v} {k}' for k, v in by_kind.items())})"
+    )
+    typer.echo(
+        f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing (naive: {naive} without controls)"
+    )
     typer.echo(f"cached: {cached} · to run: {len(jobs) - cached}")
 
 
 @app.command("leaderboard")
 def leaderboard_cmd(
     runs: Annotated[Path, typer.Option("--runs", help="output folder holding the runs")] = Path("runs"),
-    out: Annotated[Path, typer.Option(help="where to write the markdown, CSV and plots")] = Path("leaderboards"),
+    out: Annotated[Path, typer.Option(help="where to write the markdown, CSV and plots")] = Path(
+        "leaderboards"
+    ),
 ) -> None:
     """Build leaderboards/<dataset>.md (+ CSV of long rows, RD plots) from all runs in a folder."""
     _write_leaderboards(runs, out, f"acbench leaderboard --runs {runs} --out {out}")
@@ -333,7 +459,9 @@ def ls(
             import difflib
 
             close = difflib.get_close_matches(k, REGISTRIES, n=1)
-            _fail(f"unknown plugin kind {k!r}; {'did you mean ' + repr(close[0]) + '? ' if close else ''}known: {', '.join(REGISTRIES)}")
+            _fail(
+                f"unknown plugin kind {k!r}; {'did you mean ' + repr(close[0]) + '? ' if close else ''}known: {', '.join(REGISTRIES)}"
+            )
         names = REGISTRIES[k].names(pattern)
         typer.echo(f"{k}: {' '.join(names) if names else '(none match ' + repr(pattern) + ')'}")
 

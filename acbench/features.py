@@ -10,7 +10,9 @@ from acbench.codecs.base import ConditionalCodec, pad_to
 
 
 @torch.inference_mode()
-def embed(pixels: np.ndarray, source: str, codec: ConditionalCodec | None = None, batch: int = 64) -> np.ndarray:
+def embed(
+    pixels: np.ndarray, source: str, codec: ConditionalCodec | None = None, batch: int = 64
+) -> np.ndarray:
     """Feature matrix [N, D] (float32) of uint8 images [N, 3, H, W].
 
     Args:
@@ -28,6 +30,10 @@ def embed(pixels: np.ndarray, source: str, codec: ConditionalCodec | None = None
                 raise ValueError(f"features={source!r} need a trained baseline codec")
             codec.eval()
             y, z = codec.analyse(pad_to(x, codec.stride)[0])
-            f = z if source == "hyper" else F.adaptive_avg_pool2d(y, (min(4, y.shape[-2]), min(4, y.shape[-1])))
+            f = (
+                z
+                if source == "hyper"
+                else F.adaptive_avg_pool2d(y, (min(4, y.shape[-2]), min(4, y.shape[-1])))
+            )
         out.append(f.flatten(1).float().numpy())
     return np.concatenate(out).astype(np.float32)

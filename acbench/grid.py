@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from acbench.config import (
     Component,
@@ -61,7 +62,9 @@ def _set(cfg: RunConfig, key: str, value: Any) -> RunConfig:
             comp = Component(comp.name, dict(cfg.codec.params))
         return dataclasses.replace(cfg, **{key: comp})
     if key == "seed":
-        return dataclasses.replace(cfg, seed=int(value), train=dataclasses.replace(cfg.train, seed=int(value)))
+        return dataclasses.replace(
+            cfg, seed=int(value), train=dataclasses.replace(cfg.train, seed=int(value))
+        )
     return override(cfg, key, value)
 
 

@@ -12,6 +12,7 @@ from acbench.config import Component, DataConfig, TrainConfig, from_dict
 from acbench.runner import Job, Progress
 from acbench.store import Run
 
+
 def _data(job: Job):
     from acbench.data.cache import load_split
 
@@ -85,7 +86,9 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     model = build_codec(p["codec"]["name"], p["codec"]["params"])
     if not run.model.exists():
         if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
-            model.load_state_dict(torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"])
+            model.load_state_dict(
+                torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
+            )
         tcfg = from_dict(TrainConfig, p["train"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
         t0 = time.perf_counter()
@@ -101,7 +104,10 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
     meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters())}
     rows = pd.DataFrame(
-        [{**meta, "eval": "alone", **r, "n_eval": len(eval_set), "error": ""} for r in rows_of(res, eval_set.pixels, eval_set.labels)]
+        [
+            {**meta, "eval": "alone", **r, "n_eval": len(eval_set), "error": ""}
+            for r in rows_of(res, eval_set.pixels, eval_set.labels)
+        ]
     )
     run.finish(rows)
 
@@ -151,8 +157,12 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     first, _ = load_codec(Run(root, p["baseline_run"]).model)
     torch.manual_seed(p["train"]["seed"])
     model = build_codec(
-        p["codec"]["name"], p["codec"]["params"], tuple(p["sites"]), p["mixer"]["name"],
-        p["mixer"]["params"], p["reference"],
+        p["codec"]["name"],
+        p["codec"]["params"],
+        tuple(p["sites"]),
+        p["mixer"]["name"],
+        p["mixer"]["params"],
+        p["reference"],
     )
     joint = p["baseline"] == "joint"
     if not run.model.exists():
@@ -163,7 +173,9 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
                 if ".g_a." in name or ".g_s." in name:
                     param.requires_grad_(False)
         tcfg = from_dict(TrainConfig, p["train"])
-        task = ChainTask(model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint)
+        task = ChainTask(
+            model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint
+        )
         t0 = time.perf_counter()
         train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
         save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
@@ -193,7 +205,14 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
         "chain": true_chain,
         "full": code_chains(first, model, eval_set.pixels, order_eval, n, p["eval_batch"]),
         "shuffled": code_chains(
-            first, model, eval_set.pixels, order_eval, p["chain"], p["eval_batch"], shuffle_from=states, seed=p["train"]["seed"]
+            first,
+            model,
+            eval_set.pixels,
+            order_eval,
+            p["chain"],
+            p["eval_batch"],
+            shuffle_from=states,
+            seed=p["train"]["seed"],
         ),
     }
     for name, res in variants.items():

@@ -96,9 +96,7 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         known = ", ".join(self.names())
-        raise UnknownPluginError(
-            f"unknown {singular} {name!r}; {hint + ' ' if hint else ''}known: {known}"
-        )
+        raise UnknownPluginError(f"unknown {singular} {name!r}; {hint + ' ' if hint else ''}known: {known}")
 
     def get(self, name: str) -> T:
         """The plugin factory registered under ``name`` (imported on first use)."""
@@ -125,6 +123,4 @@ MIXERS: Registry = Registry("mixers", "acbench.mixers")
 CODECS: Registry = Registry("codecs", "acbench.codecs")
 DATASETS: Registry = Registry("datasets", "acbench.data")
 
-REGISTRIES: dict[str, Registry] = {
-    r.kind: r for r in (ORDERINGS, MIXERS, CODECS, DATASETS)
-}
+REGISTRIES: dict[str, Registry] = {r.kind: r for r in (ORDERINGS, MIXERS, CODECS, DATASETS)}

@@ -27,7 +27,9 @@ def check_writable(root: Path) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise StoreError(f"output folder {root} is not writable ({e.strerror}); choose another with --out") from None
+        raise StoreError(
+            f"output folder {root} is not writable ({e.strerror}); choose another with --out"
+        ) from None
     return root
 
 
@@ -66,7 +68,10 @@ class Run:
     def start(self, config: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "error.txt").unlink(missing_ok=True)
-        atomic_write(self.dir / "config.json", json.dumps({"schema": SCHEMA, **config}, indent=1, sort_keys=True, default=str))
+        atomic_write(
+            self.dir / "config.json",
+            json.dumps({"schema": SCHEMA, **config}, indent=1, sort_keys=True, default=str),
+        )
 
     def fail(self, reason: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,12 @@ def check_codec(
         cond.warm_start(base.state_dict())
         cond.update(force=True)
         enc = cond.compress(x, first["ref"], need_x_hat=True)
-        assert enc["strings"] == first["strings"], f"{codec}/{mixer}@{sites}: identity start changes bitstreams"
-        assert torch.equal(enc["x_hat"], first["x_hat"]), f"{codec}/{mixer}@{sites}: identity start changes x_hat"
+        assert enc["strings"] == first["strings"], (
+            f"{codec}/{mixer}@{sites}: identity start changes bitstreams"
+        )
+        assert torch.equal(enc["x_hat"], first["x_hat"]), (
+            f"{codec}/{mixer}@{sites}: identity start changes x_hat"
+        )
     coded = code_batch(cond, x, first["ref"])
     assert len(coded) == 2 and all(np.isfinite(c.bits_est["y"]) for c in coded)
 

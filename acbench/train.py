@@ -112,7 +112,9 @@ class ChainTask:
         return loss, {"bpp": bpp, "mse": mse}
 
 
-def _optimizers(module: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
+def _optimizers(
+    module: nn.Module, cfg: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
     main = [p for n, p in module.named_parameters() if p.requires_grad and not n.endswith(".quantiles")]
     aux = [p for n, p in module.named_parameters() if p.requires_grad and n.endswith(".quantiles")]
     opt = torch.optim.Adam(main, lr=cfg.lr)
@@ -192,7 +194,7 @@ def train(
             aux_opt.step()
         done = step + 1
         if progress is not None or done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            logs = {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}
+            logs = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
             if not np.isfinite(logs["loss"]):
                 raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:

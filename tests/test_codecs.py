@@ -46,7 +46,9 @@ def test_reference_of_another_size_is_fitted(codec):
 
     p = small_params(codec)
     base = build_codec(codec, p).eval()
-    cond = build_codec(codec, p, ("hyper_analysis", "hyper_synthesis", "latent_prior", "hyper_prior"), "film").eval()
+    cond = build_codec(
+        codec, p, ("hyper_analysis", "hyper_synthesis", "latent_prior", "hyper_prior"), "film"
+    ).eval()
     base.update(force=True)
     cond.update(force=True)
     (first,) = code_batch(base, torch.rand(1, 3, 128, 64), None)

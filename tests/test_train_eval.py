@@ -41,7 +41,12 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_split):
     assert torch.load(tmp_path / "c.pt", weights_only=True)["step"] == 4
     seen = []
     resumed = model()
-    train(BaselineTask(resumed, _pixels(tiny_split), 0.01), cfg, tmp_path / "c.pt", lambda s, t, l: seen.append(s))
+    train(
+        BaselineTask(resumed, _pixels(tiny_split), 0.01),
+        cfg,
+        tmp_path / "c.pt",
+        lambda s, t, l: seen.append(s),
+    )
     assert seen == [5, 6]  # continued, not restarted
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
@@ -62,7 +67,10 @@ def test_chain_training_and_decoding_reproduce_reconstructions(tiny_split):
     train(BaselineTask(first, torch.from_numpy(train_set.pixels), 0.01), TrainConfig(steps=3, batch=2))
     cond = build_codec("mshp", {"N": 8, "M": 12}, ("hyper_analysis", "hyper_synthesis"), "film")
     cond.warm_start(first.state_dict())
-    train(ChainTask(cond, first, torch.from_numpy(train_set.pixels), 0.01, 3), TrainConfig(steps=3, batch=2, lr=1e-2))
+    train(
+        ChainTask(cond, first, torch.from_numpy(train_set.pixels), 0.01, 3),
+        TrainConfig(steps=3, batch=2, lr=1e-2),
+    )
     first.update(force=True)
     cond.update(force=True)
     order = np.arange(len(eval_set))

@@ -32,9 +32,7 @@ class RefState:
 
     def index(self, idx: torch.Tensor) -> RefState:
         """The states of a permuted / selected batch (used for shuffled references)."""
-        return RefState(
-            self.y[idx], self.z[idx], None if self.x_hat is None else self.x_hat[idx]
-        )
+        return RefState(self.y[idx], self.z[idx], None if self.x_hat is None else self.x_hat[idx])
 
 
 def fit_spatial(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -204,8 +202,12 @@ def load_codec(path: Any, expect: dict[str, Any] | None = None) -> tuple[Conditi
             "delete it or point to the matching run"
         )
     model = build_codec(
-        arch["codec"], arch["params"], tuple(arch["sites"]), arch["mixer"],
-        arch["mixer_params"], arch["reference"],
+        arch["codec"],
+        arch["params"],
+        tuple(arch["sites"]),
+        arch["mixer"],
+        arch["mixer_params"],
+        arch["reference"],
     )
     model.load_state_dict(ckpt["state_dict"])
     return model, ckpt

@@ -48,7 +48,9 @@ class MSHP(ConditionalCodec):
             self.lp_proj = nn.Conv2d(M, 2 * M, 1)
         if "hyper_prior" in self.sites:
             self.hp_proj = nn.Conv2d(N, 2 * N, 1)
-            self.z_prior = nn.Parameter(torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1))
+            self.z_prior = nn.Parameter(
+                torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1)
+            )
             self.z_conditional = GaussianConditional(None)
 
     def arch(self) -> dict[str, Any]:
@@ -72,7 +74,9 @@ class MSHP(ConditionalCodec):
         scales, means = self.mixers["hyper_prior"](base, feat).chunk(2, 1)
         return scales, means
 
-    def _y_params(self, z_hat: torch.Tensor, ref: RefState | None, like: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+    def _y_params(
+        self, z_hat: torch.Tensor, ref: RefState | None, like: torch.Size
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         zs = z_hat
         if "hyper_synthesis" in self.sites:
             zs = self.mixers["hyper_synthesis"](z_hat, fit_spatial(ref.z, z_hat))
@@ -124,7 +128,9 @@ class MSHP(ConditionalCodec):
         }
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False) -> dict[str, Any]:
+    def compress(
+        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False
+    ) -> dict[str, Any]:
         ref = self._ref(ref)
         b = self.base
         y = b.g_a(x)
@@ -154,7 +160,9 @@ class MSHP(ConditionalCodec):
         }
 
     @torch.no_grad()
-    def decompress(self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None) -> dict[str, Any]:
+    def decompress(
+        self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None
+    ) -> dict[str, Any]:
         ref = self._ref(ref)
         b = self.base
         if "hyper_prior" in self.sites:

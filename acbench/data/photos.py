@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from acbench.data.base import Dataset, DataError, ImageSet, digest, tiles_of, to_rgb_uint8
+from acbench.data.base import DataError, Dataset, ImageSet, digest, tiles_of, to_rgb_uint8
 
 SKIMAGE = (
     "astronaut",
