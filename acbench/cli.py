@@ -459,9 +459,8 @@ def ls(
             import difflib
 
             close = difflib.get_close_matches(k, REGISTRIES, n=1)
-            _fail(
-                f"unknown plugin kind {k!r}; {'did you mean ' + repr(close[0]) + '? ' if close else ''}known: {', '.join(REGISTRIES)}"
-            )
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            _fail(f"unknown plugin kind {k!r}; {hint}known: {', '.join(REGISTRIES)}")
         names = REGISTRIES[k].names(pattern)
         typer.echo(f"{k}: {' '.join(names) if names else '(none match ' + repr(pattern) + ')'}")
 

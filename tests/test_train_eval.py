@@ -45,7 +45,7 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_split):
         BaselineTask(resumed, _pixels(tiny_split), 0.01),
         cfg,
         tmp_path / "c.pt",
-        lambda s, t, l: seen.append(s),
+        lambda step, total, logs: seen.append(step),
     )
     assert seen == [5, 6]  # continued, not restarted
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
