@@ -92,8 +92,8 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
         tcfg = from_dict(TrainConfig, p["train"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
         t0 = time.perf_counter()
-        train(task, tcfg, run.ckpt, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
-        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
+        logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
+        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0, resumed_from=logs["resumed_from"])
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
@@ -177,8 +177,8 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
             model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint
         )
         t0 = time.perf_counter()
-        train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
-        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0)
+        logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
+        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0, resumed_from=logs["resumed_from"])
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)

@@ -145,7 +145,8 @@ def train(
             may raise to stop).
 
     Returns:
-        the last step's logs (``loss``, ``bpp``, ``mse``).
+        the last step's logs (``loss``, ``bpp``, ``mse``) and ``resumed_from`` (the step the
+        run started from: 0, or the checkpoint's step).
     """
     module = task.trainable()
     module.train()
@@ -204,7 +205,7 @@ def train(
         if progress is not None:
             progress(done, cfg.steps, logs)
     module.eval()
-    return logs
+    return {**logs, "resumed_from": start}
 
 
 def final_weights(ckpt: Path) -> dict[str, torch.Tensor]:
