@@ -243,11 +243,8 @@ def _report(cfg, out: Path) -> None:
     text = run_report(mine, bootstrap=1000)
     path = out / f"report-{curve.curve}.md"
     path.write_text(text)
-    from rich.console import Console
-    from rich.markdown import Markdown
-
-    Console().print(Markdown(text))
-    typer.echo(f"\nwritten: {path}")
+    typer.echo(text)
+    typer.echo(f"written: {path}")
     if "error" in mine and mine["error"].fillna("").astype(str).str.len().gt(0).any():
         raise typer.Exit(1)
 
