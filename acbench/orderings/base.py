@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 EXACT_KNN_MAX = 30_000  # brute-force kNN above this is slower than pynndescent (incl. its JIT)
+NUMPY_KNN_MAX = 2048  # below this, plain NumPy beats scikit-learn's per-call thread start-up
 
 
 class Ordering:
@@ -106,6 +107,9 @@ class KNN:
         """The ``k`` nearest other items of every item: (indices, distances), each [N, k]."""
         n = len(self.X)
         k = min(k, n - 1)
+        if self.exact and n <= NUMPY_KNN_MAX:
+            self._nn = "numpy"
+            return _numpy_knn(self.X, self.X, k, exclude_self=True)
         if self.exact:
             from sklearn.neighbors import NearestNeighbors
 
@@ -125,12 +129,39 @@ class KNN:
         k = min(k, len(self.X))
         if self._nn is None:
             self.graph(max(k, 15))
+        if self._nn == "numpy":
+            return _numpy_knn(Q, self.X, k)
         if self.exact:
             dist, idx = self._nn.kneighbors(Q, n_neighbors=k)
             return idx, dist.astype(np.float32)
         self._nn.prepare()
         idx, dist = self._nn.query(Q, k=k)
         return idx, dist.astype(np.float32)
+
+
+def _numpy_knn(
+    Q: np.ndarray, X: np.ndarray, k: int, exclude_self: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN of the rows of ``Q`` among the rows of ``X`` by brute force, in chunks."""
+    sq_x = np.einsum("ij,ij->i", X, X)
+    n, m = len(Q), len(X)
+    idx = np.empty((n, k), dtype=np.intp)
+    dist = np.empty((n, k), dtype=np.float32)
+    chunk = max(1, (1 << 22) // m)
+    for s in range(0, n, chunk):
+        q = Q[s : s + chunk]
+        d = sq_x[None, :] - 2 * (q @ X.T) + np.einsum("ij,ij->i", q, q)[:, None]
+        if exclude_self:
+            d[np.arange(len(q)), np.arange(s, s + len(q))] = np.inf
+        if k < m:
+            part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        else:
+            part = np.tile(np.arange(m), (len(q), 1))
+        dp = np.take_along_axis(d, part, axis=1)
+        o = np.argsort(dp, axis=1, kind="stable")
+        idx[s : s + chunk] = np.take_along_axis(part, o, axis=1)
+        dist[s : s + chunk] = np.sqrt(np.maximum(np.take_along_axis(dp, o, axis=1), 0))
+    return idx, dist
 
 
 def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

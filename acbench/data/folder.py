@@ -1,0 +1,195 @@
+"""Any folder of images (ImageNet / ImageFolder layout, or a flat Kodak / CLIC style folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acbench.data.base import DataError, Dataset, ImageSet, digest, tiles_of, to_rgb_uint8
+
+log = logging.getLogger(__name__)
+
+ROOT_CLASS = "."  # class of the images that sit directly in the root folder
+EXAMPLES = 5  # how many skipped names ``ImageSet.info`` keeps per reason
+_BATCH = 64  # files decoded concurrently (Pillow releases the GIL while decoding)
+
+
+class Folder(Dataset):
+    """Every image under a folder, recursively, cut into non-overlapping ``tile``-px tiles.
+
+    The class of an image is its first-level subfolder (``root/<class>/.../x.jpg``, the
+    ImageNet / torchvision ImageFolder layout); images directly in ``root`` form the class
+    ``"."``, so a flat folder (Kodak, CLIC) is one class. Files are visited in sorted path order
+    and every non-hidden file is tried with Pillow, whatever its extension. Greyscale, RGBA,
+    palette, 1-bit, CMYK and 16-bit images are converted to 8-bit RGB (alpha dropped, 16 bits
+    scaled by 1/257); multi-frame files give their first frame. Tiles are named
+    ``relpath#tileindex``.
+
+    Reported in ``ImageSet.info`` (counts, and the first few names with the reason):
+    unreadable files (corrupt, truncated, not an image; skipped, or refused with ``strict``),
+    images smaller than the tile (skipped), and duplicates (same decoded pixels as an earlier file;
+    kept unless ``dedupe``, because duplicates inflate conditional savings).
+
+    Args:
+        strict: refuse the folder at the first unreadable file instead of skipping it.
+        per_image: keep at most this many tiles per image, evenly spaced (0 = all; 1 = the
+            centre tile, one item per image as in ImageNet-style benchmarks).
+        dedupe: skip images whose decoded pixels equal an earlier file's.
+    """
+
+    version = "1"
+
+    def __init__(self, strict: bool = False, per_image: int = 0, dedupe: bool = False) -> None:
+        self.strict = strict
+        self.per_image = per_image
+        self.dedupe = dedupe
+
+    def fingerprint(self, tile: int, root: str | None) -> str:
+        files = _scan(root)
+        base = Path(root)  # type: ignore[arg-type]
+        stats = []
+        for rel in files:
+            st = (base / rel).stat()
+            stats.append((rel, st.st_size, st.st_mtime_ns))
+        return digest([stats, tile, self.strict, self.per_image, self.dedupe])
+
+    def build(self, tile: int, root: str | None) -> ImageSet:
+        files = _scan(root)
+        base = Path(root)  # type: ignore[arg-type]
+        skipped: dict[str, list[str]] = {"unreadable": [], "small": [], "duplicate": []}
+        seen: dict[str, str] = {}
+        order: list[tuple[str, str, list[tuple[int, np.ndarray]]]] = []
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for s in range(0, len(files), _BATCH):
+                batch = files[s : s + _BATCH]
+                for rel, (img, h, err) in zip(batch, pool.map(lambda r: _decode(base / r), batch)):
+                    if err is not None:
+                        if self.strict:
+                            raise DataError(
+                                f"unreadable image file {rel!r} in {root} ({err}); remove it, or "
+                                f"build without strict to skip unreadable files"
+                            )
+                        skipped["unreadable"].append(f"{rel} ({err})")
+                        continue
+                    if h in seen:
+                        skipped["duplicate"].append(f"{rel} (same pixels as {seen[h]})")
+                        if self.dedupe:
+                            continue
+                    else:
+                        seen[h] = rel
+                    if min(img.shape[:2]) < tile:
+                        skipped["small"].append(f"{rel} ({img.shape[1]}x{img.shape[0]})")
+                        continue
+                    tiles = self._select(tiles_of(img, tile))
+                    cls = rel.split("/", 1)[0] if "/" in rel else ROOT_CLASS
+                    order.append((cls, rel, tiles))
+        if not order:
+            raise DataError(
+                f"no {tile}-px tiles in {root}: {len(files)} files, "
+                f"{len(skipped['unreadable'])} unreadable, {len(skipped['small'])} smaller than "
+                f"the tile{_examples(skipped)}; use a smaller tile or a folder of images"
+            )
+        classes = sorted({cls for cls, _, _ in order})
+        label_of = {c: i for i, c in enumerate(classes)}
+        pixels, labels, names = [], [], []
+        for cls, rel, tiles in order:
+            for i, t in tiles:
+                pixels.append(t)
+                labels.append(label_of[cls])
+                names.append(f"{rel}#{i}")
+        info: dict[str, Any] = {
+            "files": len(files),
+            "images": len(order),
+            "skipped_unreadable": len(skipped["unreadable"]),
+            "unreadable_examples": skipped["unreadable"][:EXAMPLES],
+            "skipped_small": len(skipped["small"]),
+            "small_examples": skipped["small"][:EXAMPLES],
+            "duplicates": len(skipped["duplicate"]),
+            "duplicate_examples": skipped["duplicate"][:EXAMPLES],
+        }
+        if skipped["unreadable"] or skipped["small"] or skipped["duplicate"]:
+            log.warning("folder %s: %d unreadable and %d too-small files skipped, %d duplicates%s",
+                        root, info["skipped_unreadable"], info["skipped_small"],
+                        info["duplicates"], "" if not self.dedupe else " skipped")
+        return ImageSet(np.stack(pixels), np.asarray(labels, dtype=np.int64), names, classes, info)
+
+    def _select(self, tiles: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+        n = len(tiles)
+        if not self.per_image or n <= self.per_image:
+            return list(enumerate(tiles))
+        idx = ((np.arange(self.per_image) + 0.5) * n / self.per_image).astype(int)
+        return [(int(i), tiles[i]) for i in idx]
+
+
+def _scan(root: str | None) -> list[str]:
+    """Sorted relative POSIX paths of every non-hidden file under ``root``; clear errors."""
+    if root is None or str(root) == "":
+        raise DataError("the folder dataset needs a folder: pass --data DIR (data.root)")
+    base = Path(root).expanduser()
+    if not base.exists():
+        raise DataError(f"image folder {str(root)!r} does not exist")
+    if not base.is_dir():
+        raise DataError(f"{str(root)!r} is not a folder; pass the folder that holds the images")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = Path(dirpath).relative_to(base)
+        for f in filenames:
+            if not f.startswith("."):
+                files.append((rel_dir / f).as_posix())
+    if not files:
+        raise DataError(f"image folder {str(root)!r} is empty (no files, hidden ones aside)")
+    return sorted(files)
+
+
+def _decode(path: Path) -> tuple[np.ndarray | None, str, str | None]:
+    """(HxWx3 uint8 image, sha1 of its pixels, None) or (None, "", why it cannot be read)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return None, "", f"cannot read: {e.strerror or e}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # palette transparency, EXIF and bomb warnings
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                img = _to_rgb(im)
+        h = hashlib.sha1(repr(img.shape).encode() + img.tobytes()).hexdigest()
+        return img, h, None
+    except UnidentifiedImageError:
+        return None, "", "not an image"
+    except Image.DecompressionBombError:
+        return None, "", "too many pixels (decompression-bomb limit)"
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return None, "", f"corrupt: {msg[:80]}"
+
+
+def _to_rgb(im: Any) -> np.ndarray:
+    """8-bit RGB array of any Pillow image mode."""
+    mode = im.mode
+    if mode in ("RGB", "L", "RGBA", "LA", "1", "F"):
+        return to_rgb_uint8(np.asarray(im))
+    if mode.startswith("I;16"):
+        return to_rgb_uint8(np.asarray(im).astype(np.uint16))
+    if mode == "I":  # 32-bit ints, in practice 16-bit data (PNG, TIFF)
+        a = np.asarray(im)
+        if a.max() > 255:
+            return to_rgb_uint8(np.clip(a, 0, 65535).astype(np.uint16))
+        return to_rgb_uint8(np.clip(a, 0, 255).astype(np.uint8))
+    return to_rgb_uint8(np.asarray(im.convert("RGB")))
+
+
+def _examples(skipped: dict[str, list[str]]) -> str:
+    ex = (skipped["unreadable"] + skipped["small"])[:EXAMPLES]
+    return f" (e.g. {', '.join(ex)})" if ex else ""
