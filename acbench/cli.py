@@ -350,7 +350,7 @@ def sweep(
     from acbench.registry import UnknownPluginError
 
     try:
-        configs = sweep_configs(file, preset)
+        configs = sweep_configs(file, preset, import_plugins=not dry_run)
     except (ConfigError, UnknownPluginError) as e:
         _fail(str(e))
     if not configs:

@@ -35,6 +35,9 @@ class Component:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # params is a dict: hash its canonical JSON
+        return hash((self.name, json.dumps(to_dict(self.params), sort_keys=True, default=str)))
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -241,8 +244,12 @@ def apply_overrides(cfg: RunConfig, pairs: Sequence[str]) -> RunConfig:
     return cfg
 
 
-def validate(cfg: RunConfig) -> RunConfig:
-    """Check values and plugin names early, so a typo fails before any training."""
+def validate(cfg: RunConfig, import_plugins: bool = True) -> RunConfig:
+    """Check values and plugin names early, so a typo fails before any training.
+
+    With ``import_plugins=False`` (dry runs), plugin parameters are bound only for plugins
+    already imported, so planning never waits for torch.
+    """
     from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
 
     if cfg.chain < 2:
@@ -280,7 +287,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     MIXERS.check(cfg.mixer.name)
     ORDERINGS.check(cfg.ordering.name)
     for reg, comp in ((ORDERINGS, cfg.ordering), (MIXERS, cfg.mixer), (CODECS, cfg.codec)):
-        _bind(reg.get(comp.name), comp, reg.kind)
+        if import_plugins or reg.loaded(comp.name):
+            _bind(reg.get(comp.name), comp, reg.kind)
     return cfg
 
 
@@ -336,7 +344,15 @@ def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_dict(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return str(obj)
+
+
 def run_id(payload: Mapping[str, Any]) -> str:
     """sha256 of canonical JSON (with the results schema) → 12 hex chars."""
-    blob = json.dumps({"schema": SCHEMA, **to_dict(payload)}, sort_keys=True, default=str)
+    blob = json.dumps({"schema": SCHEMA, **payload}, sort_keys=True, default=_json_default)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

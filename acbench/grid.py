@@ -39,8 +39,6 @@ from acbench.config import (
     RunConfig,
     override,
     preset,
-    run_id,
-    to_dict,
     validate,
 )
 
@@ -86,7 +84,9 @@ def load_sweep(path: Path) -> dict[str, Any]:
     return spec
 
 
-def expand(spec: Mapping[str, Any], preset_name: str | None = None, source: str = "sweep") -> list[RunConfig]:
+def expand(
+    spec: Mapping[str, Any], preset_name: str | None = None, source: str = "sweep", import_plugins: bool = True
+) -> list[RunConfig]:
     """Every combination of the grid as a validated config (duplicates removed)."""
     name = preset_name or spec.get("preset", "cpu")
     cfg = preset(name)
@@ -110,14 +110,14 @@ def expand(spec: Mapping[str, Any], preset_name: str | None = None, source: str 
         c = cfg
         for (key, _), value in zip(axes, combo):
             c = _set(c, key, value)
-        c = validate(c)
-        key = run_id(to_dict(c))
+        c = validate(c, import_plugins)
+        key = c
         if key not in seen:
             seen.add(key)
             configs.append(c)
     return configs
 
 
-def sweep_configs(path: Path, preset_name: str | None = None) -> list[RunConfig]:
+def sweep_configs(path: Path, preset_name: str | None = None, import_plugins: bool = True) -> list[RunConfig]:
     """Load and expand a sweep file."""
-    return expand(load_sweep(path), preset_name, str(path))
+    return expand(load_sweep(path), preset_name, str(path), import_plugins)

@@ -46,6 +46,7 @@ class Registry(Generic[T]):
         self._builtins = builtins
         self._objects: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+        self._declared: dict[str, str] = {}  # versions declared with lazy built-ins
         self._discovered = False
 
     # -- registration -------------------------------------------------------------------------
@@ -63,10 +64,16 @@ class Registry(Generic[T]):
 
         return deco
 
-    def register_lazy(self, name: str, target: str) -> None:
-        """Declare a plugin by ``"module:attr"``, imported only when asked for by name."""
+    def register_lazy(self, name: str, target: str, version: str | None = None) -> None:
+        """Declare a plugin by ``"module:attr"``, imported only when asked for by name.
+
+        ``version`` (optional) lets planning compute run ids without importing the plugin; it
+        must equal the class's own ``version`` (a contract test checks it).
+        """
         if name not in self._objects:
             self._lazy[name] = target
+            if version is not None:
+                self._declared[name] = version
 
     def _discover(self) -> None:
         if self._discovered:
@@ -112,7 +119,19 @@ class Registry(Generic[T]):
 
     def version(self, name: str) -> str:
         """The plugin's ``version`` attribute (part of every run id)."""
+        if name in self._declared and name not in self._objects:
+            self.check(name)
+            return self._declared[name]
         return str(getattr(self.get(name), "version", "0"))
+
+    def declared_version(self, name: str) -> str | None:
+        """The version declared with a lazy registration (None if none was declared)."""
+        self._discover()
+        return self._declared.get(name)
+
+    def loaded(self, name: str) -> bool:
+        """Whether the plugin's module is already imported."""
+        return name in self._objects
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"

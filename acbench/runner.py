@@ -16,6 +16,7 @@ job's reason instead of stopping.
 from __future__ import annotations
 
 import dataclasses
+from functools import cache, cached_property
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class Job:
     matched_curve: str = ""  # the step-matched unconditioned anchor's curve
     control_curve: str = ""  # the zero-mixer control's curve
 
-    @property
+    @cached_property
     def id(self) -> str:
         return run_id({"kind": self.kind, **self.payload})
 
@@ -61,6 +62,7 @@ def feature_lambda(cfg: RunConfig) -> float:
     return lams[(len(lams) - 1) // 2]
 
 
+@cache
 def baseline_job(cfg: RunConfig, lam: float) -> Job:
     base = {
         "data": to_dict(cfg.data),
@@ -72,6 +74,7 @@ def baseline_job(cfg: RunConfig, lam: float) -> Job:
     return Job("baseline", {**base, "lam": lam, "eval_batch": cfg.eval_batch}, (), curve, curve)
 
 
+@cache
 def ordering_job(cfg: RunConfig) -> Job:
     feat = baseline_job(cfg, feature_lambda(cfg)) if cfg.features != "pixels" else None
     payload = {
@@ -85,6 +88,7 @@ def ordering_job(cfg: RunConfig) -> Job:
     return Job("ordering", payload, (feat.id,) if feat else ())
 
 
+@cache
 def anchor_job(cfg: RunConfig, lam: float) -> Job:
     """The step-matched anchor: the unconditioned codec given the conditional model's budget.
 
@@ -117,6 +121,7 @@ def zero_control(cfg: RunConfig) -> RunConfig | None:
     return dataclasses.replace(cfg, mixer=Component("zero", {"like": cfg.mixer.name, **cfg.mixer.params}))
 
 
+@cache
 def conditional_job(cfg: RunConfig, lam: float) -> Job:
     order = ordering_job(cfg)
     base = baseline_job(cfg, lam)
@@ -205,11 +210,15 @@ def execute(
     progress: Progress | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     retry_failed: bool = True,
+    executor: Any = None,
 ) -> list[Outcome]:
     """Run every job not already done; a failure is recorded and the others go on.
 
-    A job whose dependency failed fails too, naming the dependency.
+    A job whose dependency failed fails too, naming the dependency. With ``executor`` (see
+    :mod:`acbench.executors`: local, pool, slurm) the jobs are handed to it instead.
     """
+    if executor is not None:
+        return executor.run(jobs, root, progress, on_outcome, retry_failed)
     from acbench import jobs as work
 
     outcomes: dict[str, Outcome] = {}

@@ -72,3 +72,13 @@ def test_run_id_is_stable_and_sensitive():
     a = {"x": 1, "y": [1, 2]}
     assert run_id(a) == run_id({"y": [1, 2], "x": 1})
     assert run_id(a) != run_id({"x": 2, "y": [1, 2]})
+
+
+def test_declared_versions_match_the_classes():
+    from acbench.registry import REGISTRIES
+
+    for reg in REGISTRIES.values():
+        for name in reg.names():
+            declared = reg.declared_version(name)
+            if declared is not None:
+                assert str(getattr(reg.get(name), "version", "0")) == declared, f"{reg.kind}/{name}"

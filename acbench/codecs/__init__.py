@@ -6,4 +6,4 @@ for _name, _target in {
     "mshp": "acbench.codecs.mshp:MSHP",
     "elic": "acbench.codecs.elic:ELIC",
 }.items():
-    CODECS.register_lazy(_name, _target)
+    CODECS.register_lazy(_name, _target, version="1")

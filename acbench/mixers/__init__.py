@@ -8,4 +8,4 @@ for _name, _target in {
     "deep_conv": "acbench.mixers.basic:DeepConv",
     "zero": "acbench.mixers.basic:Zero",
 }.items():
-    MIXERS.register_lazy(_name, _target)
+    MIXERS.register_lazy(_name, _target, version="1")

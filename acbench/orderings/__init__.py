@@ -10,4 +10,4 @@ for _name, _target in {
     "greedy_chain": "acbench.orderings.greedy:GreedyChain",
     "spectral": "acbench.orderings.spectral:Spectral",
 }.items():
-    ORDERINGS.register_lazy(_name, _target)
+    ORDERINGS.register_lazy(_name, _target, version="1")

@@ -1,0 +1,164 @@
+"""Sweeps: grid expansion and sharing, caching, SIGKILL + resume, failures, dry-run counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from acbench.cli import app
+from acbench.config import ConfigError
+from acbench.grid import expand, sweep_configs
+from acbench.runner import count, plan
+
+DATA = Path(__file__).parent / "data"
+runner = CliRunner()
+
+
+def test_tiny_sweep_end_to_end_then_cached(tmp_path):
+    args = ["sweep", str(DATA / "sweep_tiny.toml"), "--out", str(tmp_path), "--quiet", "--no-controls"]
+    res = runner.invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    models = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/model.pt")}
+    # 4 baselines (one per λ, shared by all 8 curves) + 8 curves × 4 λ conditionals
+    assert len(models) == 4 + 8 * 4
+    res = runner.invoke(app, args + ["--leaderboard", str(tmp_path / "lb")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/model.pt")} == models
+    md = (tmp_path / "lb" / "photos.md").read_text()
+    assert md.startswith("<!-- generated")
+
+
+def test_dry_run_counts_shared_trainings_fast():
+    from acbench.config import Component, preset
+
+    base = preset("paper")
+    grid = {
+        "ordering": ["isomap", "umap", "random", "greedy_chain", "spectral"],
+        "mixer": ["conv1x1", "film", "deep_conv", "zero"],
+        "codec": [{"name": "mshp", "N": 128, "M": 192}, {"name": "mshp", "N": 192, "M": 320}],
+        "chain": [2, 3, 4],
+    }
+    t0 = time.perf_counter()
+    configs = expand({"preset": "paper", "grid": grid}, import_plugins=False)
+    jobs = plan(configs, controls=True)
+    elapsed = time.perf_counter() - t0
+    n = count(jobs)
+    assert len(configs) == 5 * 4 * 2 * 3
+    assert n["baseline"] == 2 * 8  # one per codec × λ
+    assert n["ordering"] == 5 * 2  # one per ordering × feature baseline (codec)
+    # step-matched anchors depend on codec × chain × λ only: shared by orderings and mixers
+    assert n["anchor"] == 2 * 3 * 8
+    # conditionals: per ordering × codec × chain, the grid's 4 mixers plus a zero control for
+    # each of the 3 non-zero mixers; each at 8 λ
+    assert n["conditional"] == 8 * (5 * 2 * 3) * (4 + 3)
+    assert elapsed < 20, f"planning took {elapsed:.1f}s"  # ~0.5 s on a quiet machine: see benchmarks
+    assert base.codec == Component("mshp", {"N": 128, "M": 192})
+    out = runner.invoke(app, ["sweep", str(DATA / "sweep_tiny.toml"), "--dry-run", "--out", "/nonexistent-x"])
+    assert out.exit_code == 0 and "to run:" in out.output
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('preset = "tiny"\n[grid\nmixer = ["film"]', "line 2"),
+        ('preset = "tiny"\nbogus = 1\n', "unknown top-level key"),
+        ('preset = "tiny"\n[grid]\nmixer = []\n', "grid.mixer is empty"),
+        ('preset = "tiny"\n[grid]\nmixre = ["film"]\n', "unknown config key 'mixre'"),
+        ('preset = "tiny"\n[grid]\nmixer = ["flim"]\n', "did you mean 'film'"),
+    ],
+)
+def test_bad_sweep_files(tmp_path, text, message):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(Exception, match=message):
+        sweep_configs(f)
+    res = runner.invoke(app, ["sweep", str(f), "--dry-run"])
+    assert res.exit_code == 2 and message.split("'")[0] in res.output
+
+
+def test_few_lambdas_warn(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('preset = "tiny"\nlmbdas = [0.01, 0.02]\n[grid]\nordering = ["random"]\n')
+    res = runner.invoke(app, ["sweep", str(f), "--out", str(tmp_path / "r"), "--quiet", "--no-controls"])
+    assert "BD-rate needs >= 4" in res.output
+
+
+def test_nan_run_is_recorded_and_others_finish(tmp_path):
+    from acbench.config import preset
+    from acbench.registry import MIXERS
+    from acbench.runner import execute
+    from acbench.store import load_rows
+
+    from acbench.mixers.basic import FiLM
+
+    @MIXERS.register("nan_film")
+    class NanFiLM(FiLM):
+        def forward(self, a, ref):
+            return super().forward(a, ref) * float("nan")
+
+    good = preset("tiny")
+    bad = dataclasses.replace(good, mixer=dataclasses.replace(good.mixer, name="nan_film"))
+    outcomes = execute(plan([bad, good], controls=False), tmp_path)
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert failed and all(o.job.payload.get("mixer", {}).get("name") == "nan_film" for o in failed)
+    assert "loss is nan" in failed[0].reason
+    assert sum(o.status == "done" for o in outcomes) == len(outcomes) - len(failed)
+    rows, _ = load_rows(tmp_path)
+    assert rows["error"].fillna("").str.contains("loss is nan").any()
+    # a rerun does not retry failures unless asked
+    again = execute(plan([bad], controls=False), tmp_path, retry_failed=False)
+    assert {o.status for o in again if o.job.kind == "conditional"} == {"failed"}
+    from acbench.analysis.leaderboard import write_leaderboard
+
+    paths = write_leaderboard(rows, tmp_path / "lb", "test", plots=False)
+    assert "loss is nan" in Path(paths[0]).read_text()
+
+
+def _sweep_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "acbench.cli", "sweep", str(DATA / "sweep_kill.toml"), "--out", str(out), "--quiet", "--no-controls"]
+
+
+def test_sigkill_mid_training_then_resume(tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen(_sweep_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    victim = None
+    while time.time() < deadline and proc.poll() is None:
+        for cfg in killed.glob("*/checkpoint.pt"):
+            if '"conditional"' in (cfg.parent / "config.json").read_text():
+                victim = cfg.parent
+        if victim is not None:
+            break
+        time.sleep(0.05)
+    assert victim is not None, "the sweep finished before a conditional checkpoint appeared"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.parent.name: p.parent.joinpath("rows.csv").stat().st_mtime_ns for p in killed.glob("*/done")}
+    subprocess.run(_sweep_cmd(killed), check=True, capture_output=True)
+    import torch
+
+    meta = torch.load(victim / "model.pt", weights_only=True)
+    assert meta["resumed_from"] > 0, "the killed run restarted from step 0"
+    for name, mtime in done_before.items():  # no finished run was redone
+        assert (killed / name / "rows.csv").stat().st_mtime_ns == mtime
+    subprocess.run(_sweep_cmd(clean), check=True, capture_output=True)
+
+    def rows(root):
+        frames = [pd.read_csv(p) for p in sorted(root.glob("*/rows.csv"))]
+        return pd.concat(frames).sort_values(["run_id", "eval", "image", "component"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(killed), rows(clean))
+
+
+def test_unknown_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        sweep_configs(Path("nope.toml"))
