@@ -1,0 +1,1 @@
+"""An example acbench plugin package (see README.md beside it)."""
