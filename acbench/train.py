@@ -161,9 +161,17 @@ def train(
         if aux_opt is not None and state.get("aux_opt"):
             aux_opt.load_state_dict(state["aux_opt"])
         start = int(state["step"])
+    rank, size, ddp, batch = 0, 1, None, cfg.batch
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        from acbench import distributed  # DDP under torchrun: see acbench/distributed.py
+
+        rank, size = distributed.world()
+        if size > 1:
+            batch = distributed.shard_batch(cfg.batch, size)
+            ddp = distributed.wrap(task, module)
 
     def save(step: int) -> None:
-        if ckpt is None:
+        if ckpt is None or rank != 0:  # rank 0 alone writes checkpoints
             return
         tmp = f"{ckpt}.tmp{os.getpid()}"
         torch.save(
@@ -180,9 +188,11 @@ def train(
     logs: dict[str, float] = {}
     for step in range(start, cfg.steps):
         seed = (cfg.seed * 1_000_003 + step) % 2**63
+        if ddp is not None:
+            seed = distributed.rank_seed(seed, rank)
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        loss, parts = task.loss(cfg.batch, gen)
+        loss, parts = task.loss(cfg.batch, gen) if ddp is None else ddp(batch, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
@@ -192,18 +202,25 @@ def train(
             aux_opt.zero_grad(set_to_none=True)
             aux = _aux_loss(module)
             aux.backward()
+            if ddp is not None:
+                distributed.average_grads(aux_opt.param_groups[0]["params"])
             aux_opt.step()
         done = step + 1
-        if progress is not None or done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if ddp is not None:  # every rank, every step: the same figures on each rank
+            values = distributed.mean([loss, *parts.values()])
+            logs = dict(zip(["loss", *parts], values))
+        elif progress is not None or done % cfg.checkpoint_every == 0 or done == cfg.steps:
             logs = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
-            if not np.isfinite(logs["loss"]):
-                raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
+        if logs and not np.isfinite(logs["loss"]):
+            raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save(done)
             if report is not None:
                 report(done, logs["loss"])
         if progress is not None:
             progress(done, cfg.steps, logs)
+    if ddp is not None:
+        distributed.barrier()
     module.eval()
     return {**logs, "resumed_from": start}
 
