@@ -95,3 +95,21 @@ def test_same_seed_same_bytes():
         return m.compress(torch.rand(2, 3, 64, 64))["strings"]
 
     assert once() == once()
+
+
+def test_update_always_rebuilds_stale_cdf_tables(tiny_split):
+    """DESIGN trap: compressai's update() without force keeps stale tables once they exist."""
+    from acbench.config import TrainConfig
+    from acbench.evaluate import code_batch
+    from acbench.train import BaselineTask, train
+
+    torch.manual_seed(0)
+    model = build_codec("mshp", {"N": 8, "M": 12})
+    model.update(force=True)  # tables for the untrained model
+    train(BaselineTask(model, torch.from_numpy(tiny_split[0].pixels), 0.01), TrainConfig(steps=30, batch=4, lr=1e-2))
+    model.update()  # acbench's update always forces
+    x = torch.from_numpy(tiny_split[1].pixels[:8]).float() / 255
+    coded = code_batch(model.eval(), x, None)
+    est = sum(c.bits_est["z"] for c in coded)
+    real = sum(c.bits_real["z"] for c in coded)
+    assert real <= est + 48 * len(coded), f"z: real {real:.0f} bits vs estimated {est:.0f}: stale CDF tables?"
