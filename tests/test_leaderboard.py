@@ -22,16 +22,19 @@ from acbench.analysis.leaderboard import (
     run_report,
     write_leaderboard,
 )
-from acbench.analysis.synthetic import synthetic_rows
+from acbench.analysis.synthetic import LAMS, failed_row, synthetic_rows
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"
 COMMAND = "acbench leaderboard --results runs --out leaderboards"
 NA_CURVE = "mshp-random-conv1x1-L4"
+FAILED_CONTROL = "mshp-random-zero~film-L4"
 
 
 def _fixed_rows() -> pd.DataFrame:
-    rows = synthetic_rows(orderings=("isomap", "random"), mixers=("conv1x1", "film"), seed=0)
+    rows = synthetic_rows(orderings=("isomap", "random"), mixers=("conv1x1", "film"), seed=0, controls=True)
     rows = rows[~((rows["curve"] == NA_CURVE) & (rows["lam"] > 0.005))]
+    oom = [failed_row(rows, FAILED_CONTROL, "ValueError: loss is NaN at step 412", lam) for lam in LAMS]
+    rows = pd.concat([rows[rows["curve"] != FAILED_CONTROL], pd.DataFrame(oom)], ignore_index=True)
     failed = {
         "run_id": "run-umap-film-L4-0.0067",
         "curve": "mshp-umap-film-L4",
@@ -112,6 +115,10 @@ def test_leaderboard_content(tmp_path):
     assert "n/a[^" in na_line
     assert "]: needs >= 4 points (got 2)" in text
     assert "[synthetic_rows.csv](synthetic_rows.csv)" in text
+    assert "### Attribution: where the saving comes from (total)" in text
+    assert "### Attribution per component (y / z)" in text and "### Models compared" in text
+    assert "zero control failed: ValueError: loss is NaN at step 412" in text
+    assert "| isomap     | zero (film)    |" in text and "is the zero control" in text
     assert "generated 2024" not in text
 
 
@@ -120,6 +127,7 @@ def test_leaderboard_small_tiles_warn_and_date(tmp_path):
     md = write_leaderboard(rows, tmp_path, COMMAND, bootstrap=0, plots=False, date="2024-01-02")[0]
     text = md.read_text(encoding="utf-8")
     assert "Below 128 px" in text and "generated 2024-01-02" in text
+    assert "at 64-px tiles it is a single 1×1 vector per image" in text
     assert "*" not in text.split("### Chains")[1].split("###")[0]
 
 

@@ -209,7 +209,7 @@ def _bd_pchip_batch(ra: np.ndarray, pa: np.ndarray, rt: np.ndarray, pt: np.ndarr
 def clean_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of runs that did not fail, with empty label strings (read back as NaN) restored."""
     rows = rows.copy()
-    for col in ("sites", "ordering", "mixer", "error", "eval"):
+    for col in ("sites", "ordering", "mixer", "error", "eval", "matched_curve", "control_curve"):
         if col in rows:
             rows[col] = rows[col].astype(object).where(rows[col].notna(), "").astype(str)
     if "error" in rows:
@@ -264,14 +264,29 @@ class _Matrices(NamedTuple):
 def _grid(
     side: pd.DataFrame, comps: Sequence[str], rate: str, imgs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(λ, rate [component, λ, image], psnr [λ, image]); NaN where an image lacks a λ."""
+    """(λ, rate [component, λ, image], psnr [λ, image]); NaN where an image lacks a λ.
+
+    Duplicate rows of one cell are averaged (NaN values skipped), as a pandas group mean.
+    """
     side = side[side["component"].isin(comps) & side["image"].isin(imgs)]
-    g = side.groupby(["component", "lam", "image"], sort=False)[[rate, "psnr"]].mean()
-    lams = np.array(sorted(side["lam"].unique()), dtype=float)
-    g = g.reindex(pd.MultiIndex.from_product([list(comps), lams, imgs]))
+    lam = side["lam"].to_numpy(dtype=float)
+    lams = np.unique(lam)
     shape = (len(comps), lams.size, imgs.size)
-    r = np.array(g[rate].to_numpy(dtype=float)).reshape(shape)
-    p = np.array(g["psnr"].to_numpy(dtype=float)).reshape(shape)[0]
+    ci = pd.Index(list(comps)).get_indexer(side["component"])
+    flat = np.ravel_multi_index(
+        (ci, np.searchsorted(lams, lam), np.searchsorted(imgs, side["image"].to_numpy())), shape
+    )
+    size = int(np.prod(shape))
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(values)
+        tot = np.bincount(flat, weights=np.where(ok, values, 0.0), minlength=size)
+        n = np.bincount(flat, weights=ok.astype(float), minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, tot / np.maximum(n, 1), np.nan).reshape(shape)
+
+    r = mean(side[rate].to_numpy(dtype=float))
+    p = mean(side["psnr"].to_numpy(dtype=float))[0]
     return lams, r, p
 
 
@@ -293,9 +308,7 @@ def _matrices(
     ga, gt = _grid(anchor, components, rate, imgs), _grid(test, components, rate, imgs)
 
     def on(images: Iterable[int] | None = None) -> _Matrices:
-        cols = (
-            np.arange(imgs.size) if images is None else np.flatnonzero(np.isin(imgs, list(images)))
-        )
+        cols = np.arange(imgs.size) if images is None else np.flatnonzero(np.isin(imgs, list(images)))
         (la, ra, pa), (lt, rt, pt) = _complete(ga, cols), _complete(gt, cols)
         return _Matrices(la, lt, imgs[cols], ra, pa, rt, pt)
 
@@ -397,7 +410,9 @@ def _compare(
     bootstrap: int,
     seed: int,
     missing: str = "",
+    light: bool = False,
 ) -> pd.DataFrame:
+    """The figures of :func:`bd_between`; ``light``: PCHIP only (no Akima, no cond. only)."""
     nan = float("nan")
     m = None
     n_cond = 0
@@ -406,9 +421,11 @@ def _compare(
     else:
         grids = _matrices(anchor, test, comps, rate)
         m = grids(None)
-        figs = _figures(m, comps)
+        figs = _figures(m, comps, methods=("pchip",) if light else METHODS)
         cond_imgs = set(test.loc[test["position"] >= 2, "image"]) if "position" in test else set()
-        if cond_imgs:
+        if light:
+            figs["akima"] = figs["cond"] = [BD(nan, "n/a: not computed")] * len(comps)
+        elif cond_imgs:
             mc = grids(cond_imgs)
             figs["cond"] = _figures(mc, comps, methods=("pchip",))["pchip"]
             n_cond = mc.images.size
@@ -432,6 +449,8 @@ def _compare(
         low, high = np.full(len(comps), nan), np.full(len(comps), nan)
         k = 0 if m is None else m.images.size
         why = [f"too few eval images for a bootstrap (n={k})"] * len(comps)
+        if m is None:
+            why = ["no interval: point estimate n/a"] * len(comps)
         if m is not None and k >= MIN_BOOTSTRAP_IMAGES:
             why = [""] * len(comps)
             todo = [b.ok for b in figs["pchip"]]
@@ -451,6 +470,8 @@ def _compare(
         "reason_cond": "conditioned-only",
         "reason_ci": "interval",
     }
+    if light:
+        out = out.drop(columns=["bd_akima", "bd_cond_pchip", "reason_akima", "reason_cond", "n_cond_images"])
     cols = [c for c in labels if c in out]
     out["reason"] = [
         "; ".join(f"{labels[c]} {r}" for c, r in zip(cols, vals, strict=True) if r)
@@ -464,9 +485,7 @@ def _first(s: pd.Series) -> object:
     return s.iloc[0] if len(s) else np.nan
 
 
-def bd_table(
-    rows: pd.DataFrame, rate: str = "bpp_real", bootstrap: int = 0, seed: int = 0
-) -> pd.DataFrame:
+def bd_table(rows: pd.DataFrame, rate: str = "bpp_real", bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
     """BD-rate of every conditional curve (and eval variant) against its baseline anchor.
 
     Args:
@@ -493,9 +512,7 @@ def bd_table(
         anchor = _first(g["anchor_curve"])
         a = groups.get((anchor, "alone"))
         missing = "" if a is not None else f"n/a: no rows for anchor curve {anchor} (eval alone)"
-        bd = _compare(
-            a if a is not None else g.iloc[:0], g, rate, list(COMPONENTS), bootstrap, seed, missing
-        )
+        bd = _compare(a if a is not None else g.iloc[:0], g, rate, list(COMPONENTS), bootstrap, seed, missing)
         desc: dict[str, object] = {"curve": curve, "anchor_curve": anchor, "eval": ev}
         for col in DESCRIPTIVE:
             if col in g:
@@ -506,12 +523,8 @@ def bd_table(
     if not frames:
         return pd.DataFrame(columns=["curve", "anchor_curve", "eval", "component"])
     out = pd.concat(frames, ignore_index=True)
-    keys = [
-        c for c in ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain") if c in out
-    ]
-    out["_e"] = out["eval"].map(
-        lambda e: EVAL_ORDER.index(e) if e in EVAL_ORDER else len(EVAL_ORDER)
-    )
+    keys = [c for c in ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain") if c in out]
+    out["_e"] = out["eval"].map(lambda e: EVAL_ORDER.index(e) if e in EVAL_ORDER else len(EVAL_ORDER))
     out["_c"] = out["component"].map(COMPONENTS.index)
     out = out.sort_values([*keys, "_e", "curve", "_c"], kind="stable")
     return out.drop(columns=["_e", "_c"]).reset_index(drop=True)

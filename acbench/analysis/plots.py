@@ -6,14 +6,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from acbench.analysis.attribution import zero_labels
 from acbench.analysis.bdrate import clean_rows, curve_points
 
 PANELS = ("y", "z", "total")
 
 
 def _curves(rows: pd.DataFrame) -> list[tuple[str, str, str, str]]:
-    """(label, curve, eval, kind) of each curve to draw, baselines first, in a stable order."""
+    """(label, curve, eval, kind) of each curve to draw, baselines first, in a stable order.
+
+    Step-matched anchors count as baselines (grey, dashed), labelled with the chain lengths of
+    the curves they serve; zero-mixer controls are labelled with the mixer they control.
+    """
     base = rows[(rows["kind"] == "baseline") & (rows["eval"] == "alone")]
+    anchors = rows[(rows["kind"] == "anchor") & (rows["eval"] == "alone")]
     cond = rows[(rows["kind"] == "conditional") & (rows["eval"] == "chain")]
     out = []
     bases = sorted(base["curve"].unique())
@@ -21,14 +27,24 @@ def _curves(rows: pd.DataFrame) -> list[tuple[str, str, str, str]]:
         steps = base.loc[base["curve"] == c, "steps"].max() if "steps" in base else None
         label = "baseline" if len(bases) == 1 else f"baseline ({steps} steps)"
         out.append((label, c, "alone", "baseline"))
+    keyed_anchors = []
+    for c in anchors["curve"].unique():
+        served = cond.loc[cond["matched_curve"] == c, "chain"] if "matched_curve" in cond else []
+        lengths = ", ".join(str(int(v)) for v in sorted(set(served)))
+        label = "step-matched anchor" + (f" (L={lengths})" if lengths else f" {c}")
+        keyed_anchors.append((label, str(c), "alone", "baseline"))
+    out += sorted(keyed_anchors)
+    zero = zero_labels(rows)
     keyed = []
     one_site = cond["sites"].nunique() <= 1 if "sites" in cond else True
     for c in cond["curve"].unique():
         r = cond[cond["curve"] == c].iloc[0]
-        parts = [str(r["ordering"]), str(r["mixer"])]
+        parts = [str(r["ordering"]), zero.get(str(c), str(r["mixer"]))]
         if not one_site and r.get("sites", ""):
             parts.append(str(r["sites"]))
         label = " · ".join(parts) + f" · L={int(r['chain'])}"
+        if "seed" in cond and cond["seed"].nunique() > 1:
+            label += f" · seed {r['seed']}"
         keyed.append((label, str(c), "chain", "conditional"))
     return out + sorted(keyed)
 
