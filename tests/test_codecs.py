@@ -113,3 +113,16 @@ def test_update_always_rebuilds_stale_cdf_tables(tiny_split):
     est = sum(c.bits_est["z"] for c in coded)
     real = sum(c.bits_real["z"] for c in coded)
     assert real <= est + 48 * len(coded), f"z: real {real:.0f} bits vs estimated {est:.0f}: stale CDF tables?"
+
+
+@pytest.mark.parametrize("codec", CODECS.names())
+def test_checkpoint_saved_after_update_loads(codec, tmp_path):
+    m = build_codec(codec, small_params(codec), ("hyper_prior",), "film")
+    m.update(force=True)
+    save_checkpoint(tmp_path / "m.pt", m)
+    back, _ = load_codec(tmp_path / "m.pt")
+    x = torch.rand(1, 3, 64, 64)
+    ref = build_codec(codec, small_params(codec)).eval()
+    ref.update(force=True)
+    r = ref.compress(x)["ref"]
+    assert back.eval().compress(x, r)["strings"] == m.eval().compress(x, r)["strings"]

@@ -63,6 +63,17 @@ def pad_to(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]
     return x, (h, w)
 
 
+_CODER_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+
+def _resize_coder_buffers(module: nn.Module, state_dict: dict, prefix: str, *_: Any) -> None:
+    """Let a checkpoint saved after ``update()`` load: CDF tables have data-dependent sizes."""
+    for name, buf in module.named_buffers():
+        key = prefix + name
+        if name.rsplit(".", 1)[-1] in _CODER_BUFFERS and key in state_dict and buf.shape != state_dict[key].shape:
+            buf.resize_(state_dict[key].shape)
+
+
 class ConditionalCodec(nn.Module):
     """Base class of codec adapters. Subclasses set ``stride`` and ``supported_sites``.
 
@@ -97,6 +108,7 @@ class ConditionalCodec(nn.Module):
         self.mixer_params = dict(mixer_params or {})
         self.reference = reference
         self.mixers = nn.ModuleDict()
+        self.register_load_state_dict_pre_hook(_resize_coder_buffers)
 
     # -- construction helpers ---------------------------------------------------------------
     def _mixer(self, site: str, channels: int) -> None:

@@ -14,7 +14,6 @@ from acbench.codecs.base import CodecError, ConditionalCodec, RefState, fit_spat
 #: compressai's groups are [16, 16, 32, 64, M - 128], tuned for M = 320
 _HEAD_GROUPS = (16, 16, 32, 64)
 _VARIANTS = {"chandelier": "elic2022-chandelier", "official": "elic2022-official"}
-_CODER_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
 #: quantize(k, step, means, scales, mask) -> ŷ of group k, valid where ``mask`` is set
 Quantizer = Callable[[int, int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -49,18 +48,6 @@ class _PerGroup(nn.ModuleList):
     def identity_init(self) -> None:
         for m in self:
             m.identity_init()
-
-
-def _resize_coder_buffers(module: nn.Module, state_dict: dict, prefix: str, *_: Any) -> None:
-    """Let a checkpoint saved after ``update()`` load: CDF tables have data-dependent sizes."""
-    for name, buf in module.named_buffers():
-        key = prefix + name
-        if (
-            name.rsplit(".", 1)[-1] in _CODER_BUFFERS
-            and key in state_dict
-            and buf.shape != state_dict[key].shape
-        ):
-            buf.resize_(state_dict[key].shape)
 
 
 class ELIC(ConditionalCodec):
@@ -125,7 +112,6 @@ class ELIC(ConditionalCodec):
                 torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1)
             )
             self.z_conditional = GaussianConditional(None)
-        self.register_load_state_dict_pre_hook(_resize_coder_buffers)
 
     def arch(self) -> dict[str, Any]:
         return {
