@@ -120,8 +120,8 @@ def search(
         _fail(str(e))
     except KeyboardInterrupt:
         typer.secho(
-            "\ninterrupted: finished trials are in the study; a running one is marked failed by "
-            "its heartbeat and retried; rerun to continue",
+            "\ninterrupted: finished trials are in the study and the running one is marked "
+            "failed; rerun to continue (its runs resume from their checkpoints)",
             fg="yellow",
             err=True,
         )

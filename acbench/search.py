@@ -54,6 +54,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -675,7 +676,19 @@ class TrialRunner:
     quiet: bool = True
     log: Callable[[str], None] | None = None
 
-    def __call__(self, trial: Any) -> float | tuple[float, float]:
+    def __call__(self, trial: Any) -> float | tuple[float, ...]:
+        """Run the trial; a failed one returns NaN (Optuna marks it failed, one warning line,
+        no traceback) with the reason in its ``error`` attribute."""
+        try:
+            return self._run(trial)
+        except TrialFailed as e:
+            trial.set_user_attr("error", str(e))
+            if self.log:
+                self.log(f"trial {trial.number}: failed: {e}")
+            nan = float("nan")
+            return (nan, nan) if self.spec.objective.cost else nan
+
+    def _run(self, trial: Any) -> float | tuple[float, float]:
         import optuna
 
         from acbench.executors import LocalExecutor
@@ -795,11 +808,17 @@ def _optimize(
         study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,), gc_after_trial=False)
 
 
-def _worker_main(spec: SearchSpec, opts: SearchOptions, n_trials: int, worker: int) -> None:
+def _worker_main(spec: SearchSpec, opts: SearchOptions, n_trials: int, worker: int, log: bool) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _optimize(spec, opts, n_trials, worker, None)
+    _optimize(
+        spec,
+        opts,
+        n_trials,
+        worker,
+        (lambda line: print(f"[worker {worker}] {line}", file=sys.stderr, flush=True)) if log else None,
+    )
 
 
 def shares(n: int, workers: int) -> list[int]:
@@ -835,7 +854,9 @@ def run_search(
 
         ctx = mp.get_context("spawn")
         procs = [
-            ctx.Process(target=_worker_main, args=(spec, opts, n, i), name=f"acbench-search-{i}")
+            ctx.Process(
+                target=_worker_main, args=(spec, opts, n, i, log is not None), name=f"acbench-search-{i}"
+            )
             for i, n in enumerate(shares(trials, workers))
             if n > 0
         ]

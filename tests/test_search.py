@@ -428,3 +428,41 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(store, tmp_path)
     assert lost.state.name == "FAIL"
     assert retry.state.name == "COMPLETE" and retry.params == lost.params
     assert retry.system_attrs["failed_trial"] == lost.number
+
+
+def test_cli_search_runs_and_reports(store):
+    import typer
+    from typer.testing import CliRunner
+
+    from acbench.cli_search import search
+
+    app = typer.Typer()
+    app.command()(search)
+    args = [str(TINY), "--trials", "2", "--out", str(store), "--report", "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "study tiny: 2 complete" in res.output
+    assert (store / "search-tiny" / "report.md").exists()
+    assert (store / "search-tiny" / "optimization_history.png").exists()
+
+
+def test_trials_through_the_slurm_executor(store):
+    """The slurm path in a search: a warm store answers without submitting anything."""
+    pytest.importorskip("submitit")
+    from acbench.search import SearchOptions, load_search, run_search
+
+    opts = SearchOptions(
+        root=store, executor="slurm", executor_options={"cluster": "local", "folder": store / "slurm"}
+    )
+    study = run_search(load_search(TINY), opts, trials=2)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
+    assert not (store / "slurm").exists() or not list((store / "slurm").rglob("*.pkl"))
+
+
+def test_a_failing_run_fails_its_trial_with_the_reason(tmp_path):
+    from acbench.search import SearchOptions, load_search, run_search
+
+    bad = TINY.read_text().replace("[set]\n", '[set]\n"codec.N" = -1\n')
+    study = run_search(load_search(_spec(tmp_path, bad)), SearchOptions(root=tmp_path / "runs"), trials=2)
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    assert all(t.user_attrs["error"].startswith("baseline run ") for t in study.trials)
