@@ -98,3 +98,36 @@ def test_help_and_ls_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compress_decompress_info_commands(runs, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    if not any(runs.glob("*/model.pt")):
+        _run("run", "--ordering", "isomap", "--mixer", "film", "--chain", "3", *TINY, "--out", str(runs))
+    run_id = next(
+        p.parent.name for p in runs.glob("*/config.json") if json.loads(p.read_text())["kind"] == "conditional"
+    )
+    src = tmp_path / "imgs"
+    (src / "sub").mkdir(parents=True)
+    img = data.astronaut()
+    for i, (h, w) in enumerate([(64, 64), (70, 90), (128, 64)]):
+        Image.fromarray(np.ascontiguousarray(img[i * 50 : i * 50 + h, :w])).save(src / ("sub" if i else ".") / f"p{i}.png")
+    arc = tmp_path / "a.acb"
+    res = _run("compress", str(src), "-o", str(arc), "--run", run_id, "--runs", str(runs), "--quiet")
+    assert res.exit_code == 0, res.output
+    res = _run("info", str(arc))
+    assert res.exit_code == 0 and "p1" in res.output
+    out = tmp_path / "out"
+    res = _run("decompress", str(arc), "-o", str(out), "--runs", str(runs), "--quiet")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["p0.png", "sub/p1.png", "sub/p2.png"]
+    assert Image.open(out / "sub" / "p1.png").size == (90, 70)
+    res = runner.invoke(app, ["decompress", str(arc), "-o", str(out), "--runs", str(runs), "--quiet"])
+    assert res.exit_code == 2 and "overwrite" in res.output
+    res = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "b.acb")])
+    assert res.exit_code == 2 and "--run" in res.output
