@@ -922,7 +922,7 @@ def report(study: Any, out: Path, top: int = 5, storage_label: str = "") -> tupl
         f"# Search `{study.study_name}`",
         "",
         f"- objective: {obj.describe() if obj else 'unknown'} (minimised)",
-        f"- storage: `{storage_label}`" if storage_label else "",
+        *([f"- storage: `{storage_label}`"] if storage_label else []),
         f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in sorted(states.items()))})",
         "",
     ]
