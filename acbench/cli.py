@@ -205,7 +205,16 @@ def _plan(configs, controls: bool):
         _fail(f"{type(e).__name__}: {e}")
 
 
-def _execute(configs, out: Path, quiet: bool, controls: bool = True, retry_failed: bool = True) -> list:
+def _execute(
+    configs,
+    out: Path,
+    quiet: bool,
+    controls: bool = True,
+    retry_failed: bool = True,
+    executor: str = "local",
+    workers: int = 2,
+) -> list:
+    from acbench.executors import make_executor
     from acbench.runner import execute
 
     jobs = _plan(configs, controls)
@@ -218,7 +227,8 @@ def _execute(configs, out: Path, quiet: bool, controls: bool = True, retry_faile
         )
     try:
         with Display(len(jobs), quiet) as disp:
-            outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed)
+            ex = None if executor == "local" else make_executor(executor, workers=workers, root=out)
+            outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed, executor=ex)
     except KeyboardInterrupt:
         typer.secho(
             "\ninterrupted: finished runs are kept and the current one resumes from its last "
@@ -344,6 +354,8 @@ def sweep(
         bool, typer.Option("--controls/--no-controls", help="step-matched anchors and zero-mixer controls")
     ] = True,
     leaderboard: Annotated[Optional[Path], typer.Option(help="write leaderboards here when done")] = None,
+    executor: Annotated[str, typer.Option(help="local | pool | slurm (submitit)")] = "local",
+    workers: Annotated[int, typer.Option(help="processes for --executor pool")] = 2,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train every combination of a TOML grid (deduplicated, shared, resumable)."""
@@ -366,7 +378,9 @@ def sweep(
         check_writable(out)
     except StoreError as e:
         _fail(str(e))
-    outcomes = _execute(configs, out, quiet, controls, retry_failed)
+    if executor not in ("local", "pool", "slurm"):
+        _fail(f"unknown executor {executor!r}; known: local, pool, slurm")
+    outcomes = _execute(configs, out, quiet, controls, retry_failed, executor, workers)
     failed = [o for o in outcomes if o.status == "failed"]
     if leaderboard is not None:
         _write_leaderboards(
@@ -521,6 +535,11 @@ def info_cmd(
         typer.echo(format_info(archive_info(archive), max_items=0 if all_ else 30))
     except ArchiveError as e:
         _fail(str(e))
+
+
+from acbench.cli_search import search  # noqa: E402  (light: no optuna / torch at import)
+
+app.command()(search)
 
 
 @app.command("ls")

@@ -51,7 +51,7 @@ def code_batch(
     model: ConditionalCodec, x: torch.Tensor, ref: RefState | None, need_x_hat: bool = False
 ) -> list[Coded]:
     """Encode and decode a batch of same-size images (each given its own reference)."""
-    xp, (h, w) = pad_to(x, model.stride)
+    xp, (h, w) = pad_to(x.to(next(model.parameters()).device), model.stride)
     enc = model.compress(xp, ref, need_x_hat=need_x_hat)
     dec = model.decompress(enc["strings"], enc["shape"], ref)
     est = {k: _bits(v) for k, v in enc["likelihoods"].items()}
@@ -61,7 +61,7 @@ def code_batch(
             Coded(
                 bits_est={k: float(v[i]) for k, v in est.items()},
                 bits_real={k: 8.0 * len(enc["strings"][k][i]) for k in ("y", "z")},
-                x_hat=dec["x_hat"][i, :, :h, :w],
+                x_hat=dec["x_hat"][i, :, :h, :w].cpu(),
                 ref=dec["ref"].index(torch.tensor([i])),
             )
         )

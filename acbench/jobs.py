@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from acbench.config import Component, DataConfig, TrainConfig, from_dict
+from acbench.device import pick
 from acbench.runner import Job, Progress
 from acbench.store import Run
 
@@ -85,6 +86,7 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     torch.manual_seed(p["train"]["seed"])
     model = build_codec(p["codec"]["name"], p["codec"]["params"])
     if not run.model.exists():
+        model.to(pick())
         if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
             model.load_state_dict(
                 torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
@@ -96,8 +98,8 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
         save_checkpoint(run.model, model, seconds=time.perf_counter() - t0, resumed_from=logs["resumed_from"])
         run.ckpt.unlink(missing_ok=True)
     else:
-        model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
-    model.update(force=True)
+        model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
+    model.to(pick()).update(force=True)
     if progress:
         progress(f"evaluate {job.kind} λ={p['lam']}", 0, 1, {})
     order = np.arange(len(eval_set))
@@ -155,6 +157,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     order_eval = np.load(order_run.dir / "order_eval.npy")
     quality = order_run.meta().get("quality_eval", {})
     first, _ = load_codec(Run(root, p["baseline_run"]).model)
+    first.to(pick())
     torch.manual_seed(p["train"]["seed"])
     model = build_codec(
         p["codec"]["name"],
@@ -165,6 +168,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
         p["reference"],
     )
     joint = p["baseline"] == "joint"
+    model.to(pick())
     if not run.model.exists():
         if p["warm_start"]:
             model.warm_start(first.state_dict())
@@ -183,9 +187,10 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)
     else:
-        model.load_state_dict(torch.load(run.model, weights_only=True)["state_dict"])
+        model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
         if joint:
             first, _ = load_codec(run.dir / "first.pt")
+            first.to(pick())
     model.update(force=True)
     first.update(force=True)
     if progress:

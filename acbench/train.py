@@ -20,6 +20,7 @@ from torch import nn
 
 from acbench.codecs.base import ConditionalCodec, RefState, load_codec
 from acbench.config import TrainConfig
+from acbench.device import to_device
 
 
 class TrainingError(RuntimeError):
@@ -32,6 +33,10 @@ def rd_terms(out: dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, torch.
     bits = sum(torch.log(lik).sum() for lik in out["likelihoods"].values()) / -math.log(2)
     mse = torch.mean((out["x_hat"] - x) ** 2)
     return bits / (n * h * w), mse
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 def to_float(batch: torch.Tensor) -> torch.Tensor:
@@ -51,7 +56,7 @@ class BaselineTask:
 
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         idx = torch.randint(len(self.pixels), (batch,), generator=gen)
-        x = to_float(self.pixels[idx])
+        x = to_float(to_device(self.pixels[idx], _device(self.model)))
         bpp, mse = rd_terms(self.model(x), x)
         return bpp + self.lam * 255**2 * mse, {"bpp": bpp, "mse": mse}
 
@@ -87,7 +92,9 @@ class ChainTask:
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         start = torch.randint(len(self.pixels) - self.length + 1, (batch,), generator=gen)
         steps = torch.arange(self.length)
-        x = to_float(self.pixels[start[:, None] + steps[None]])  # [B, L, 3, T, T]
+        x = to_float(
+            to_device(self.pixels[start[:, None] + steps[None]], _device(self.model))
+        )  # [B, L, 3, T, T]
         if self.joint:
             out = self.first(x[:, 0])
             bpp1, mse1 = rd_terms(out, x[:, 0])
