@@ -397,13 +397,14 @@ def _print_plan(configs, out: Path, controls: bool) -> None:
 
     jobs = _plan(configs, controls)
     cached = sum(Run(out, j.id).is_done() for j in jobs)
-    naive = sum(len(c.lmbdas) * 2 for c in configs)
+    # without sharing: every curve trains its own baselines (and controls)
+    naive = sum(len(c.lmbdas) * (2 + (2 if controls and c.mixer.name != "zero" else 0)) for c in configs)
     by_kind = count(jobs)
     typer.echo(
         f"{len(configs)} curves → {len(jobs)} jobs ({', '.join(f'{v} {k}' for k, v in by_kind.items())})"
     )
     typer.echo(
-        f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing (naive: {naive} without controls)"
+        f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing baselines, anchors and orderings (without sharing: {naive})"
     )
     typer.echo(f"cached: {cached} · to run: {len(jobs) - cached}")
 
