@@ -131,3 +131,24 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     assert res.exit_code == 2 and "overwrite" in res.output
     res = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "b.acb")])
     assert res.exit_code == 2 and "--run" in res.output
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--baseline", "joint", "--reference", "reconstruction"],
+        ["--codec", "elic", "--sites", "latent_prior,hyper_prior", "--mixer", "deep_conv"],
+        ["--features", "pixels", "--set", "shared_transforms=true", "--ordering", "greedy_chain"],
+    ],
+    ids=["joint-reconstruction", "elic-priors", "pixels-shared"],
+)
+def test_run_variants(extra, tmp_path):
+    args = ["run", "--preset", "tiny", "--quiet", "--no-controls", "--out", str(tmp_path), "--ordering", "random"]
+    res = runner.invoke(app, args + extra, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    rows = pd.concat(pd.read_csv(p) for p in tmp_path.glob("*/rows.csv"))
+    cond = rows[rows["kind"] == "conditional"]
+    assert set(cond["eval"]) == {"chain", "full", "shuffled"}
+    assert set(cond["position"]) >= {1, 2}
