@@ -9,6 +9,7 @@ ordering (built-in or third-party) must satisfy.
 from __future__ import annotations
 
 import inspect
+from array import array
 from typing import Any
 
 import numpy as np
@@ -249,7 +250,8 @@ def nn_chain(
     if n <= 2:
         return np.arange(n)
     idx, _ = KNN(X, knn, random_state).graph(n_neighbors)
-    nbrs = idx.tolist()
+    k = idx.shape[1]
+    nbrs = array("q", np.ascontiguousarray(idx, dtype=np.int64).tobytes())  # compact, fast to index
     seen = bytearray(n)
     visited = np.frombuffer(seen, dtype=bool)  # shares memory with ``seen``
     fallback: _Unvisited | None = None
@@ -259,9 +261,9 @@ def nn_chain(
     seen[cur] = 1
     for step in range(1, n):
         nxt = -1
-        for j in nbrs[cur]:
-            if not seen[j]:
-                nxt = j
+        for t in range(cur * k, cur * k + k):
+            if not seen[nbrs[t]]:
+                nxt = nbrs[t]
                 break
         if nxt < 0:
             if fallback is None:

@@ -73,19 +73,28 @@ def two_opt(x: np.ndarray, order: np.ndarray, window: int = 50, passes: int = 5)
     n = len(p)
     if n < 4 or window < 2:
         return p
+    window = min(window, n - 2)
     for _ in range(passes):
-        y = x[p]
-        edge = np.sqrt(_rowdist2(y[:-1], y[1:]))  # edge[i] joins positions i and i+1
+        edge = np.empty(n - 1)  # edge[i] joins positions i and i+1
+        for s in range(0, n - 1, _CHUNK):
+            y = x[p[s : min(n, s + _CHUNK + 1)]]
+            edge[s : s + len(y) - 1] = np.sqrt(_rowdist2(y[:-1], y[1:]))
         tol = 1e-6 * (float(edge.mean()) + 1e-30)
         best_gain = np.zeros(n)
         best_m = np.zeros(n, dtype=np.intp)
-        for m in range(2, min(window, n - 2) + 1):
-            length = n - 1 - m  # moves (i, i+m) with i + m + 1 <= n - 1
-            d = np.sqrt(_rowdist2(y[: n - m], y[m:]))  # d[i] = |y_i - y_{i+m}|
-            gain = edge[:length] + edge[m : m + length] - d[:length] - d[1 : length + 1]
-            better = gain > best_gain[:length]
-            best_gain[:length][better] = gain[better]
-            best_m[:length][better] = m
+        for s in range(0, n - 3, _CHUNK):  # positions i in [s, e), in chunks to bound memory
+            e = min(s + _CHUNK, n - 3)
+            y = x[p[s : min(n, e + window + 1)]]  # rows s .. e + window
+            for m in range(2, window + 1):
+                hi = min(e, n - 1 - m)  # moves (i, i+m) need i + m + 1 <= n - 1
+                if hi <= s:
+                    break
+                ln = hi - s
+                d = np.sqrt(_rowdist2(y[: ln + 1], y[m : m + ln + 1]))  # |y_i - y_{i+m}|
+                gain = edge[s:hi] + edge[s + m : hi + m] - d[:-1] - d[1:]
+                better = gain > best_gain[s:hi]
+                best_gain[s:hi][better] = gain[better]
+                best_m[s:hi][better] = m
         cand = np.flatnonzero(best_gain > tol)
         if len(cand) == 0:
             break
@@ -102,6 +111,9 @@ def two_opt(x: np.ndarray, order: np.ndarray, window: int = 50, passes: int = 5)
         if moved == 0:
             break
     return p
+
+
+_CHUNK = 1 << 16
 
 
 def _rowdist2(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -57,10 +57,11 @@ class Spectral(Ordering):
         rng = np.random.default_rng(self.random_state)
         members = np.argsort(comp, kind="stable")
         bounds = np.searchsorted(comp[members], np.arange(self.n_components_ + 1))
+        W = W[members][:, members].tocsr()  # components become diagonal blocks: cheap to slice
         blocks = []
-        for c in range(self.n_components_):
-            m = members[bounds[c] : bounds[c + 1]]
-            blocks.append(m[_fiedler_order(W[m][:, m], rng)] if len(m) > 2 else m)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            m = members[a:b]
+            blocks.append(m[_fiedler_order(W[a:b, a:b], rng)] if len(m) > 2 else m)
         self.order_ = chain_blocks(x, blocks, self.random_state)
         self.position_ = np.empty(n)
         self.position_[self.order_] = np.arange(n)
