@@ -49,6 +49,10 @@ class DataConfig:
     eval_fraction: float = 0.2
     max_items: int = 0  # 0 = all
     seed: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)  # the dataset's own options
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(to_dict(self), sort_keys=True, default=str))
 
 
 @dataclass(frozen=True)

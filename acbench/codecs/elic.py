@@ -261,7 +261,7 @@ class ELIC(ConditionalCodec):
         return {
             "x_hat": x_hat,
             "likelihoods": {"y": y_lik, "z": z_lik},
-            "ref": RefState(y_hat, z_hat, x_hat if self.reference == "reconstruction" else None),
+            "ref": RefState(y_hat, z_hat, x_hat),  # x_hat: for a consumer using reference="reconstruction"
         }
 
     @torch.no_grad()

@@ -124,7 +124,7 @@ class MSHP(ConditionalCodec):
         return {
             "x_hat": x_hat,
             "likelihoods": {"y": y_lik, "z": z_lik},
-            "ref": RefState(y_ref, z_ref, x_hat if self.reference == "reconstruction" else None),
+            "ref": RefState(y_ref, z_ref, x_hat),  # x_hat: for a consumer using reference="reconstruction"
         }
 
     @torch.no_grad()

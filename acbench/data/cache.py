@@ -18,7 +18,10 @@ def default_cache_dir() -> Path:
 
 def load_dataset(cfg: DataConfig, cache_dir: Path | None = None, **params) -> ImageSet:
     """All tiles of the dataset, decoded once and cached by a fingerprint of source + options."""
-    ds = DATASETS.get(cfg.name)(**params)
+    try:
+        ds = DATASETS.get(cfg.name)(**params)
+    except TypeError as e:
+        raise DataError(f"dataset {cfg.name!r}: bad option in data.params ({e})") from None
     key = digest([cfg.name, ds.version, params, cfg.tile, cfg.root, ds.fingerprint(cfg.tile, cfg.root)])
     cache = (cache_dir or default_cache_dir()) / f"{cfg.name}-{cfg.tile}-{key}.npz"
     if cache.exists():
@@ -65,4 +68,4 @@ def split(images: ImageSet, cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
 
 def load_split(cfg: DataConfig, cache_dir: Path | None = None) -> tuple[ImageSet, ImageSet]:
     """Train and eval tiles for a data config."""
-    return split(load_dataset(cfg, cache_dir), cfg)
+    return split(load_dataset(cfg, cache_dir, **cfg.params), cfg)
