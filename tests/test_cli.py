@@ -137,10 +137,10 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     "extra",
     [
         ["--baseline", "joint", "--reference", "reconstruction"],
-        ["--codec", "elic", "--sites", "latent_prior,hyper_prior", "--mixer", "deep_conv"],
+        ["--sites", "latent_prior,hyper_prior", "--mixer", "deep_conv"],
         ["--features", "pixels", "--set", "shared_transforms=true", "--ordering", "greedy_chain"],
     ],
-    ids=["joint-reconstruction", "elic-priors", "pixels-shared"],
+    ids=["joint-reconstruction", "priors-deep_conv", "pixels-shared"],
 )
 def test_run_variants(extra, tmp_path):
     args = ["run", "--preset", "tiny", "--quiet", "--no-controls", "--out", str(tmp_path), "--ordering", "random"]
