@@ -142,14 +142,14 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     assert victim is not None, "the sweep finished before a conditional checkpoint appeared"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = {p.parent.name: p.parent.joinpath("rows.csv").stat().st_mtime_ns for p in killed.glob("*/done")}
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in killed.glob("*/done")}
     subprocess.run(_sweep_cmd(killed), check=True, capture_output=True)
     import torch
 
     meta = torch.load(victim / "model.pt", weights_only=True)
     assert meta["resumed_from"] > 0, "the killed run restarted from step 0"
     for name, mtime in done_before.items():  # no finished run was redone
-        assert (killed / name / "rows.csv").stat().st_mtime_ns == mtime
+        assert (killed / name / "done").stat().st_mtime_ns == mtime
     subprocess.run(_sweep_cmd(clean), check=True, capture_output=True)
 
     def rows(root):
