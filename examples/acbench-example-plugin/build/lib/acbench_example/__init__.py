@@ -1,1 +1,0 @@
-"""An example acbench plugin package (see README.md beside it)."""
