@@ -15,9 +15,13 @@ PLUGIN = ROOT / "examples" / "acbench-example-plugin"
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory):
+    import shutil
+
     target = tmp_path_factory.mktemp("site")
+    src = tmp_path_factory.mktemp("src") / "plugin"
+    shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info"))  # keep the repo clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(PLUGIN)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)],
         check=True,
         capture_output=True,
     )
