@@ -21,7 +21,18 @@ def plugin_path(tmp_path_factory):
     src = tmp_path_factory.mktemp("src") / "plugin"
     shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info"))  # keep the repo clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
         check=True,
         capture_output=True,
     )
@@ -34,7 +45,11 @@ def _env(plugin_path):
 
 def test_listed_through_entry_points(plugin_path):
     out = subprocess.run(
-        [sys.executable, "-m", "acbench.cli", "ls"], env=_env(plugin_path), capture_output=True, text=True, check=True
+        [sys.executable, "-m", "acbench.cli", "ls"],
+        env=_env(plugin_path),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "gated" in out.stdout and "brightness" in out.stdout
 
@@ -51,7 +66,17 @@ def test_contracts_and_tiny_sweep(plugin_path, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=_env(plugin_path), capture_output=True, text=True)
     assert "contracts ok" in out.stdout, out.stderr[-2000:]
     res = subprocess.run(
-        [sys.executable, "-m", "acbench.cli", "sweep", str(sweep), "--out", str(tmp_path / "runs"), "--quiet", "--no-controls"],
+        [
+            sys.executable,
+            "-m",
+            "acbench.cli",
+            "sweep",
+            str(sweep),
+            "--out",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--no-controls",
+        ],
         env=_env(plugin_path),
         capture_output=True,
         text=True,
