@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from acbench.config import Component, DataConfig, TrainConfig, from_dict
 from acbench.device import pick
 from acbench.runner import Job, Progress
 from acbench.store import Run
+from acbench.version import code_version
 
 
 def _data(job: Job):
@@ -40,7 +42,16 @@ def _meta(job: Job) -> dict[str, Any]:
         "lam": p["lam"],
         "seed": p["train"]["seed"],
         "steps": p["train"]["steps"],
+        "code": code_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
+
+
+def _train_seconds(run: Run) -> float:
+    """Wall seconds the run's training took (from its model file; NaN if not recorded)."""
+    import torch
+
+    return float(torch.load(run.model, map_location="cpu", weights_only=True).get("seconds", np.nan))
 
 
 def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
@@ -104,7 +115,11 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
         progress(f"evaluate {job.kind} λ={p['lam']}", 0, 1, {})
     order = np.arange(len(eval_set))
     res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
-    meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters())}
+    meta = {
+        **_meta(job),
+        "params": sum(t.numel() for t in model.parameters()),
+        "train_seconds": _train_seconds(run),
+    }
     rows = pd.DataFrame(
         [
             {**meta, "eval": "alone", **r, "n_eval": len(eval_set), "error": ""}
@@ -198,6 +213,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     meta = {
         **_meta(job),
         "params": sum(t.numel() for t in model.parameters()),
+        "train_seconds": _train_seconds(run),
         "n_eval": len(eval_set),
         **{k: v for k, v in quality.items()},
         "error": "",
