@@ -383,9 +383,7 @@ def sweep(
     outcomes = _execute(configs, out, quiet, controls, retry_failed, executor, workers)
     failed = [o for o in outcomes if o.status == "failed"]
     if leaderboard is not None:
-        _write_leaderboards(
-            out, leaderboard, f"acbench sweep {file}" + (f" --preset {preset}" if preset else "")
-        )
+        _write_leaderboards(out, leaderboard, sweep=file, preset=preset, configs=configs, controls=controls)
     if failed:
         typer.secho(f"{len(failed)} run(s) failed; fix and rerun with --retry-failed", fg="red", err=True)
         raise typer.Exit(1)
@@ -404,7 +402,8 @@ def _print_plan(configs, out: Path, controls: bool) -> None:
         f"{len(configs)} curves → {len(jobs)} jobs ({', '.join(f'{v} {k}' for k, v in by_kind.items())})"
     )
     typer.echo(
-        f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing baselines, anchors and orderings (without sharing: {naive})"
+        f"trainings: {len(jobs) - by_kind.get('ordering', 0)} after sharing baselines, anchors and "
+        f"orderings (without sharing: {naive})"
     )
     typer.echo(f"cached: {cached} · to run: {len(jobs) - cached}")
 
@@ -415,22 +414,97 @@ def leaderboard_cmd(
     out: Annotated[Path, typer.Option(help="where to write the markdown, CSV and plots")] = Path(
         "leaderboards"
     ),
+    sweep: Annotated[
+        Optional[Path], typer.Option(help="only the curves of this sweep file (and its question, preset)")
+    ] = None,
+    preset: Annotated[Optional[str], typer.Option(help="the sweep's preset (with --sweep)")] = None,
+    rows: Annotated[
+        Optional[Path],
+        typer.Option(help="read long rows from this CSV instead of --runs (e.g. a committed one)"),
+    ] = None,
+    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="as the sweep ran")] = True,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the RD plots")] = True,
 ) -> None:
-    """Build leaderboards/<dataset>.md (+ CSV of long rows, RD plots) from all runs in a folder."""
-    _write_leaderboards(runs, out, f"acbench leaderboard --runs {runs} --out {out}")
+    """Build <out>/<dataset>.md (+ CSV of long rows, RD plots) from runs or from a rows CSV.
+
+    With --sweep, only that sweep's curves (and their anchors and controls) are used, and the page
+    names the sweep's question and preset. The page is a pure function of its rows: rebuilt from
+    its own CSV (--rows) it is byte-identical.
+    """
+    if preset is not None and sweep is None:
+        _fail("--preset goes with --sweep (the preset the sweep ran with)")
+    configs = None
+    if sweep is not None and rows is None:
+        from acbench.config import ConfigError
+        from acbench.grid import sweep_configs
+
+        try:
+            configs = sweep_configs(sweep, preset, import_plugins=False)
+        except ConfigError as e:
+            _fail(str(e))
+    _write_leaderboards(runs, out, sweep, preset, configs, controls, rows, plots)
 
 
-def _write_leaderboards(runs: Path, out: Path, command: str) -> None:
+def _leaderboard_command(out: Path, sweep: Path | None, preset: str | None, runs: Path) -> str:
+    if sweep is None:
+        return f"acbench leaderboard --runs {runs} --out {out}"
+    return (
+        f"acbench leaderboard --sweep {sweep}" + (f" --preset {preset}" if preset else "") + f" --out {out}"
+    )
+
+
+def _write_leaderboards(
+    runs: Path,
+    out: Path,
+    sweep: Path | None = None,
+    preset: str | None = None,
+    configs=None,
+    controls: bool = True,
+    rows_csv: Path | None = None,
+    plots: bool = True,
+) -> None:
     from acbench.analysis.leaderboard import write_leaderboard
-    from acbench.store import load_rows
 
-    rows, skipped = load_rows(runs)
-    for s in skipped:
-        typer.secho(f"skipped {s}", fg="yellow", err=True)
-    if rows.empty:
-        _fail(f"no finished runs under {runs}; run `acbench run` or `acbench sweep` first")
+    if rows_csv is not None:
+        import pandas as pd
+
+        if not rows_csv.is_file():
+            _fail(f"rows file {rows_csv} does not exist; give a *_rows.csv written by `acbench leaderboard`")
+        try:
+            rows = pd.read_csv(rows_csv, keep_default_na=False, na_values=[""])
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+            _fail(f"{rows_csv} is not a rows CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
+        missing = {"curve", "dataset", "kind", "lam", "component"} - set(rows.columns)
+        if missing:
+            _fail(f"{rows_csv} lacks the column(s) {', '.join(sorted(missing))}; is it a *_rows.csv?")
+    else:
+        from acbench.store import load_rows
+
+        rows, skipped = load_rows(runs)
+        for s in skipped:
+            typer.secho(f"skipped {s}", fg="yellow", err=True)
+        if configs is not None and not rows.empty:
+            ids = {j.id for j in _plan(configs, controls)}
+            rows = rows[rows["run_id"].isin(ids)]
+        if rows.empty:
+            what = f"of {sweep} " if sweep is not None else ""
+            _fail(f"no finished runs {what}under {runs}; run `acbench run` or `acbench sweep` first")
+    command = _leaderboard_command(out, sweep, preset, runs)
+    title, about = None, []
+    if sweep is not None:
+        from acbench.grid import question
+
+        title = f"{sweep.stem} ablation"
+        q = question(sweep) if sweep.is_file() else ""
+        trained = f"`acbench sweep {sweep}" + (f" --preset {preset}" if preset else "") + "`"
+        about = [q] if q else []
+        about.append(
+            f"Sweep file `{sweep}`, preset `{preset or 'as in the file'}`; trained by {trained} "
+            f"(a rerun trains nothing). This page rebuilt from its own rows: `{command} --rows "
+            f"{out}/<dataset>_rows.csv`."
+        )
     out.mkdir(parents=True, exist_ok=True)
-    for path in write_leaderboard(rows, out, command):
+    for path in write_leaderboard(rows, out, command, plots=plots, title=title, about=about):
         typer.echo(f"written: {path}")
 
 

@@ -85,7 +85,10 @@ def load_sweep(path: Path) -> dict[str, Any]:
 
 
 def expand(
-    spec: Mapping[str, Any], preset_name: str | None = None, source: str = "sweep", import_plugins: bool = True
+    spec: Mapping[str, Any],
+    preset_name: str | None = None,
+    source: str = "sweep",
+    import_plugins: bool = True,
 ) -> list[RunConfig]:
     """Every combination of the grid as a validated config (duplicates removed)."""
     name = preset_name or spec.get("preset", "cpu")
@@ -116,6 +119,17 @@ def expand(
             seen.add(key)
             configs.append(c)
     return configs
+
+
+def question(path: Path) -> str:
+    """The sweep file's leading comment (its research question), as one paragraph."""
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(t for t in lines if t)
+    return text.split(" Run: ")[0]  # usage lines (search.toml) are not part of the question
 
 
 def sweep_configs(path: Path, preset_name: str | None = None, import_plugins: bool = True) -> list[RunConfig]:

@@ -106,7 +106,13 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
         t0 = time.perf_counter()
         logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
-        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0, resumed_from=logs["resumed_from"])
+        save_checkpoint(
+            run.model,
+            model,
+            seconds=time.perf_counter() - t0,
+            resumed_from=logs["resumed_from"],
+            amp=logs["amp"],
+        )
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
@@ -197,7 +203,13 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
         )
         t0 = time.perf_counter()
         logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
-        save_checkpoint(run.model, model, seconds=time.perf_counter() - t0, resumed_from=logs["resumed_from"])
+        save_checkpoint(
+            run.model,
+            model,
+            seconds=time.perf_counter() - t0,
+            resumed_from=logs["resumed_from"],
+            amp=logs["amp"],
+        )
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)

@@ -16,10 +16,10 @@ job's reason instead of stopping.
 from __future__ import annotations
 
 import dataclasses
-from functools import cache, cached_property
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 

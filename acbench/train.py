@@ -1,8 +1,10 @@
 """The one training loop: any codec × mixer, baseline or chains; checkpoint and resume.
 
 Loss = bpp + λ · 255² · MSE (CompressAI's convention), with CompressAI's auxiliary loss for the
-entropy bottleneck's quantiles on a second optimiser. Each step reseeds from ``(seed, step)``,
-so a run resumed from a checkpoint continues exactly as an uninterrupted one would.
+entropy bottleneck's quantiles on a second optimiser. On a GPU the transforms run under bf16
+autocast (:func:`acbench.device.amp_dtype`); entropy models and the loss stay in float32.
+Each step reseeds from ``(seed, step)``, so a run resumed from a checkpoint continues exactly as
+an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import nn
 
 from acbench.codecs.base import ConditionalCodec, RefState, load_codec
 from acbench.config import TrainConfig
-from acbench.device import to_device
+from acbench.device import amp_dtype, to_device
 
 
 class TrainingError(RuntimeError):
@@ -192,6 +194,8 @@ def train(
         )
         os.replace(tmp, ckpt)
 
+    dev = _device(module)
+    amp = amp_dtype(dev)
     logs: dict[str, float] = {}
     for step in range(start, cfg.steps):
         seed = (cfg.seed * 1_000_003 + step) % 2**63
@@ -199,7 +203,8 @@ def train(
             seed = distributed.rank_seed(seed, rank)
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        loss, parts = task.loss(cfg.batch, gen) if ddp is None else ddp(batch, gen)
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss, parts = task.loss(cfg.batch, gen) if ddp is None else ddp(batch, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
@@ -229,7 +234,7 @@ def train(
     if ddp is not None:
         distributed.barrier()
     module.eval()
-    return {**logs, "resumed_from": start}
+    return {**logs, "resumed_from": start, "amp": str(amp).removeprefix("torch.") if amp else "off"}
 
 
 def final_weights(ckpt: Path) -> dict[str, torch.Tensor]:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import subprocess
 from pathlib import Path
 
 from acbench import __version__
 
 
-@functools.cache
 def code_version() -> str:
     """acbench's version, plus the git commit of a source checkout (``.dirty`` if modified).
 
-    An installed wheel (no git checkout around the package) gives the version alone.
+    Read once, when this module is first imported (with the code that then runs); an installed
+    wheel (no git checkout around the package) gives the version alone.
     """
+    return _AT_IMPORT
+
+
+def _read() -> str:
     root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str:
@@ -30,3 +33,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{sha}" + (".dirty" if dirty else "")
+
+
+_AT_IMPORT = _read()

@@ -110,13 +110,17 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     if not any(runs.glob("*/model.pt")):
         _run("run", "--ordering", "isomap", "--mixer", "film", "--chain", "3", *TINY, "--out", str(runs))
     run_id = next(
-        p.parent.name for p in runs.glob("*/config.json") if json.loads(p.read_text())["kind"] == "conditional"
+        p.parent.name
+        for p in runs.glob("*/config.json")
+        if json.loads(p.read_text())["kind"] == "conditional"
     )
     src = tmp_path / "imgs"
     (src / "sub").mkdir(parents=True)
     img = data.astronaut()
     for i, (h, w) in enumerate([(64, 64), (70, 90), (128, 64)]):
-        Image.fromarray(np.ascontiguousarray(img[i * 50 : i * 50 + h, :w])).save(src / ("sub" if i else ".") / f"p{i}.png")
+        Image.fromarray(np.ascontiguousarray(img[i * 50 : i * 50 + h, :w])).save(
+            src / ("sub" if i else ".") / f"p{i}.png"
+        )
     arc = tmp_path / "a.acb"
     res = _run("compress", str(src), "-o", str(arc), "--run", run_id, "--runs", str(runs), "--quiet")
     assert res.exit_code == 0, res.output
@@ -125,7 +129,11 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     out = tmp_path / "out"
     res = _run("decompress", str(arc), "-o", str(out), "--runs", str(runs), "--quiet")
     assert res.exit_code == 0, res.output
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["p0.png", "sub/p1.png", "sub/p2.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "p0.png",
+        "sub/p1.png",
+        "sub/p2.png",
+    ]
     assert Image.open(out / "sub" / "p1.png").size == (90, 70)
     res = runner.invoke(app, ["decompress", str(arc), "-o", str(out), "--runs", str(runs), "--quiet"])
     assert res.exit_code == 2 and "overwrite" in res.output
@@ -143,7 +151,17 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     ids=["joint-reconstruction", "priors-deep_conv", "pixels-shared"],
 )
 def test_run_variants(extra, tmp_path):
-    args = ["run", "--preset", "tiny", "--quiet", "--no-controls", "--out", str(tmp_path), "--ordering", "random"]
+    args = [
+        "run",
+        "--preset",
+        "tiny",
+        "--quiet",
+        "--no-controls",
+        "--out",
+        str(tmp_path),
+        "--ordering",
+        "random",
+    ]
     res = runner.invoke(app, args + extra, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     import pandas as pd

@@ -106,7 +106,10 @@ def test_update_always_rebuilds_stale_cdf_tables(tiny_split):
     torch.manual_seed(0)
     model = build_codec("mshp", {"N": 8, "M": 12})
     model.update(force=True)  # tables for the untrained model
-    train(BaselineTask(model, torch.from_numpy(tiny_split[0].pixels), 0.01), TrainConfig(steps=30, batch=4, lr=1e-2))
+    train(
+        BaselineTask(model, torch.from_numpy(tiny_split[0].pixels), 0.01),
+        TrainConfig(steps=30, batch=4, lr=1e-2),
+    )
     model.update()  # acbench's update always forces
     x = torch.from_numpy(tiny_split[1].pixels[:8]).float() / 255
     coded = code_batch(model.eval(), x, None)

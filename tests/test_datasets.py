@@ -72,7 +72,10 @@ def test_nested_subfolders_are_classes(tmp_path):
     s = Folder().build(32, str(tmp_path))
     assert s.classes == [".", "cats", "dogs"]
     assert dict(zip(s.names, s.labels.tolist())) == {
-        "cats/deep/er/y.png#0": 1, "cats/deep/er/y.png#1": 1, "dogs/x.png#0": 2, "root.png#0": 0,
+        "cats/deep/er/y.png#0": 1,
+        "cats/deep/er/y.png#1": 1,
+        "dogs/x.png#0": 2,
+        "root.png#0": 0,
     }
 
 

@@ -57,7 +57,8 @@ def test_listed_through_entry_points(plugin_path):
 def test_contracts_and_tiny_sweep(plugin_path, tmp_path):
     sweep = tmp_path / "plugin.toml"
     sweep.write_text(
-        'preset = "tiny"\n[set]\nfeatures = "pixels"\n[grid]\nordering = ["brightness"]\nmixer = ["gated"]\nchain = [2]\n'
+        'preset = "tiny"\n[set]\nfeatures = "pixels"\n'
+        '[grid]\nordering = ["brightness"]\nmixer = ["gated"]\nchain = [2]\n'
     )
     code = (
         "from acbench.testing import check_mixer, check_ordering; "

@@ -173,8 +173,10 @@ def test_duplicate_features():
         order = ORDERINGS.get(name)().fit(x).order_
         assert sorted(order.tolist()) == list(range(100))
     chain = ORDERINGS.get("greedy_chain")().fit(x).order_
-    assert ordering_quality(x, chain)["q_neighbour_dist"] < ordering_quality(
-        x, np.arange(100))["q_neighbour_dist"]
+    assert (
+        ordering_quality(x, chain)["q_neighbour_dist"]
+        < ordering_quality(x, np.arange(100))["q_neighbour_dist"]
+    )
 
 
 # -- building blocks -------------------------------------------------------------------------------

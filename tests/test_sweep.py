@@ -35,6 +35,27 @@ def test_tiny_sweep_end_to_end_then_cached(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/model.pt")} == models
     md = (tmp_path / "lb" / "photos.md").read_text()
     assert md.startswith("<!-- generated")
+    assert "# sweep_tiny ablation: photos" in md and "Question: A tiny 2 × 2 × 2 grid for the tests." in md
+
+    # a leaderboard of a sub-grid takes only its own curves, from the cached runs, training nothing
+    sub = tmp_path / "sub.toml"
+    sub.write_text(
+        '# One curve.\npreset = "tiny"\n[grid]\nordering = ["random"]\nmixer = ["film"]\nchain = [2]\n'
+    )
+    lb = tmp_path / "lb-sub"
+    common = ["--sweep", str(sub), "--preset", "tiny", "--out", str(lb), "--no-controls", "--no-plots"]
+    res = runner.invoke(app, ["leaderboard", "--runs", str(tmp_path), *common], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = pd.read_csv(lb / "photos_rows.csv")
+    assert rows.loc[rows["kind"] == "conditional", "curve"].nunique() == 1
+    assert set(rows["kind"]) == {"baseline", "conditional"}
+    first = (lb / "photos.md").read_bytes()
+    assert b"Provenance: code: `0.1.0" in first
+    # ... and rebuilt from its own rows CSV, byte for byte
+    res = runner.invoke(app, ["leaderboard", "--rows", str(lb / "photos_rows.csv"), *common])
+    assert res.exit_code == 0, res.output
+    assert (lb / "photos.md").read_bytes() == first
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/model.pt")} == models
 
 
 def test_dry_run_counts_shared_trainings_fast():
@@ -94,11 +115,10 @@ def test_few_lambdas_warn(tmp_path):
 
 def test_nan_run_is_recorded_and_others_finish(tmp_path):
     from acbench.config import preset
+    from acbench.mixers.basic import FiLM
     from acbench.registry import MIXERS
     from acbench.runner import execute
     from acbench.store import load_rows
-
-    from acbench.mixers.basic import FiLM
 
     @MIXERS.register("nan_film")
     class NanFiLM(FiLM):
@@ -124,7 +144,17 @@ def test_nan_run_is_recorded_and_others_finish(tmp_path):
 
 
 def _sweep_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "acbench.cli", "sweep", str(DATA / "sweep_kill.toml"), "--out", str(out), "--quiet", "--no-controls"]
+    return [
+        sys.executable,
+        "-m",
+        "acbench.cli",
+        "sweep",
+        str(DATA / "sweep_kill.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-controls",
+    ]
 
 
 def test_sigkill_mid_training_then_resume(tmp_path):

@@ -597,6 +597,19 @@ def _details_table(table: pd.DataFrame, notes: Footnotes) -> str:
     return markdown_table(pd.DataFrame(out), notes)
 
 
+def _provenance(rows: pd.DataFrame) -> str:
+    """Which code version made the rows, and when (from the rows' ``code`` / ``date`` columns)."""
+    out = []
+    for col, label in (("code", "code"), ("date", "runs finished")):
+        if col in rows:
+            vals = sorted(str(v) for v in rows[col].dropna().unique() if str(v))
+            if vals:
+                out.append(f"{label}: " + (", ".join(f"`{v}`" for v in vals) if col == "code" else vals[0]))
+                if col == "date" and len(vals) > 1:
+                    out[-1] += f" to {vals[-1]}"
+    return "Provenance: " + " · ".join(out) + "." if out else ""
+
+
 def leaderboard_markdown(
     rows: pd.DataFrame,
     command: str,
@@ -607,6 +620,8 @@ def leaderboard_markdown(
     plots: dict[tuple[str, str], str] | None = None,
     csv_name: str | None = None,
     date: str | None = None,
+    title: str | None = None,
+    about: Sequence[str] = (),
 ) -> str:
     """The leaderboard markdown of one dataset (see :func:`write_leaderboard`)."""
     clean = clean_rows(rows)
@@ -614,7 +629,7 @@ def leaderboard_markdown(
     table = _relabel(bd_table(clean, rate=rate, bootstrap=bootstrap, seed=seed), labels)
     attr = _relabel(attribution_table(rows, rate, bootstrap, seed), labels)
     notes = Footnotes()
-    parts = [HEADER, f"# Leaderboard: {dataset}"]
+    parts = [HEADER, f"# {title or 'Leaderboard'}: {dataset}", *about]
     source = "real bitstreams" if rate == "bpp_real" else rate
     intro = (
         f"BD-rate in % against the unconditioned codec (same λ list, same eval images, each "
@@ -636,6 +651,9 @@ def leaderboard_markdown(
     if date:
         regen += f" · generated {date}"
     parts.append(regen)
+    provenance = _provenance(rows)
+    if provenance:
+        parts.append(provenance)
     if table.empty:
         parts.append("No conditional curve with results yet.")
         table = table.assign(codec=[], tile=[])
@@ -662,6 +680,8 @@ def write_leaderboard(
     rate: str = "bpp_real",
     plots: bool = True,
     date: str | None = None,
+    title: str | None = None,
+    about: Sequence[str] = (),
 ) -> list[Path]:
     """Write ``<dataset>.md``, ``<dataset>_rows.csv`` and RD plots for each dataset.
 
@@ -675,6 +695,8 @@ def write_leaderboard(
         rate: Rate column for the BD-rates.
         plots: Also draw the RD plots (PNG, one per codec and tile).
         date: Printed when given; never taken from the clock, so output is reproducible.
+        title: The heading before the dataset name (default "Leaderboard").
+        about: Paragraphs printed under the heading (the question, the preset).
 
     Returns:
         The paths written (markdown first).
@@ -706,7 +728,9 @@ def write_leaderboard(
         keys = [c for c in ("curve", "eval", "lam", "image", "component", "run_id") if c in sub]
         sub.sort_values(keys, kind="stable").to_csv(csv, index=False, lineterminator="\n")
         md = out_dir / f"{slug}.md"
-        text = leaderboard_markdown(sub, command, str(name), bootstrap, seed, rate, pngs, csv.name, date)
+        text = leaderboard_markdown(
+            sub, command, str(name), bootstrap, seed, rate, pngs, csv.name, date, title, about
+        )
         md.write_text(text, encoding="utf-8")
         written += [md, csv, *pre]
     return written

@@ -49,6 +49,27 @@ def fit_spatial(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def entropy_fp32(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """Call an entropy model in float32, also inside a bf16/fp16 autocast region.
+
+    CompressAI's likelihood lower bound (1e-9) underflows in half precision (log 0 = NaN), and
+    the factorized prior's cumulative logits lose the rate's precision in bf16: the transforms
+    may run in reduced precision, the entropy models may not.
+    """
+
+    def f32(v: Any) -> Any:
+        if isinstance(v, RefState):
+            return RefState(v.y.float(), v.z.float(), None if v.x_hat is None else v.x_hat.float())
+        return v.float() if torch.is_tensor(v) else v
+
+    with torch.autocast(_device_type(args), enabled=False):
+        return model(*map(f32, args), **{k: f32(v) for k, v in kwargs.items()})
+
+
+def _device_type(args: tuple[Any, ...]) -> str:
+    return next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+
+
 def ste_round(x: torch.Tensor) -> torch.Tensor:
     """Round with a straight-through gradient."""
     return x + (torch.round(x) - x).detach()
@@ -70,7 +91,11 @@ def _resize_coder_buffers(module: nn.Module, state_dict: dict, prefix: str, *_: 
     """Let a checkpoint saved after ``update()`` load: CDF tables have data-dependent sizes."""
     for name, buf in module.named_buffers():
         key = prefix + name
-        if name.rsplit(".", 1)[-1] in _CODER_BUFFERS and key in state_dict and buf.shape != state_dict[key].shape:
+        if (
+            name.rsplit(".", 1)[-1] in _CODER_BUFFERS
+            and key in state_dict
+            and buf.shape != state_dict[key].shape
+        ):
             buf.resize_(state_dict[key].shape)
 
 

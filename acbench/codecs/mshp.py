@@ -8,7 +8,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 from torch import nn
 
-from acbench.codecs.base import ConditionalCodec, RefState, fit_spatial, ste_round
+from acbench.codecs.base import ConditionalCodec, RefState, entropy_fp32, fit_spatial, ste_round
 
 
 class MSHP(ConditionalCodec):
@@ -110,17 +110,19 @@ class MSHP(ConditionalCodec):
         z = b.h_a(self._hyper_in(y, ref))
         if "hyper_prior" in self.sites:
             zsc, zmu = self._z_params(z, ref)
-            z_tilde, z_lik = self.z_conditional(z, zsc, means=zmu)
-            z_ref = ste_round(z - zmu) + zmu
+            z_tilde, z_lik = entropy_fp32(self.z_conditional, z, zsc, means=zmu)
+            zmu = zmu.float()
+            z_ref = ste_round(z.float() - zmu) + zmu
         else:
-            z_tilde, z_lik = b.entropy_bottleneck(z)
+            z_tilde, z_lik = entropy_fp32(b.entropy_bottleneck, z)
             med = self._medians()
-            z_ref = ste_round(z - med) + med
+            z_ref = ste_round(z.float() - med) + med
         # the decoder's ẑ drives h_s at test time; noisy ẑ in training (compressai's convention)
         scales, means = self._y_params(z_tilde, ref, y.shape)
-        y_tilde, y_lik = b.gaussian_conditional(y, scales, means=means)
+        y_tilde, y_lik = entropy_fp32(b.gaussian_conditional, y, scales, means=means)
         x_hat = b.g_s(y_tilde)
-        y_ref = ste_round(y - means) + means
+        means = means.float()
+        y_ref = ste_round(y.float() - means) + means
         return {
             "x_hat": x_hat,
             "likelihoods": {"y": y_lik, "z": z_lik},

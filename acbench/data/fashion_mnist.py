@@ -10,10 +10,22 @@ import numpy as np
 from acbench.data.base import DataError, Dataset, ImageSet, digest
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"  # where the Debian package installs it
-SPLITS = (("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-          ("t10k", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot"]
+SPLITS = (
+    ("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+)
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 SIDE = 28
 
 
@@ -112,6 +124,5 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     shape = tuple(int(v) for v in np.frombuffer(data, ">u4", count=ndim, offset=4))
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} bytes of data, "
-                        f"got {body.size}")
+        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} bytes of data, got {body.size}")
     return body.reshape(shape)

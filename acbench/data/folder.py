@@ -116,9 +116,14 @@ class Folder(Dataset):
             "duplicate_examples": skipped["duplicate"][:EXAMPLES],
         }
         if skipped["unreadable"] or skipped["small"] or skipped["duplicate"]:
-            log.warning("folder %s: %d unreadable and %d too-small files skipped, %d duplicates%s",
-                        root, info["skipped_unreadable"], info["skipped_small"],
-                        info["duplicates"], "" if not self.dedupe else " skipped")
+            log.warning(
+                "folder %s: %d unreadable and %d too-small files skipped, %d duplicates%s",
+                root,
+                info["skipped_unreadable"],
+                info["skipped_small"],
+                info["duplicates"],
+                "" if not self.dedupe else " skipped",
+            )
         return ImageSet(np.stack(pixels), np.asarray(labels, dtype=np.int64), names, classes, info)
 
     def _select(self, tiles: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:

@@ -94,7 +94,10 @@ class KNN:
     """
 
     def __init__(
-        self, X: np.ndarray, method: str = "auto", random_state: int = 0,
+        self,
+        X: np.ndarray,
+        method: str = "auto",
+        random_state: int = 0,
         exact_max: int = EXACT_KNN_MAX,
     ) -> None:
         if method not in ("auto", "exact", "approx"):
@@ -119,9 +122,7 @@ class KNN:
             return idx, dist.astype(np.float32)
         from pynndescent import NNDescent
 
-        self._nn = NNDescent(
-            self.X, n_neighbors=k + 1, random_state=self.random_state, verbose=False
-        )
+        self._nn = NNDescent(self.X, n_neighbors=k + 1, random_state=self.random_state, verbose=False)
         idx, dist = self._nn.neighbor_graph
         return _drop_self(idx, dist, k)
 
@@ -185,8 +186,14 @@ class _Unvisited:
     buckets as it goes, so each search costs about O(√N · D) instead of O(N · D).
     """
 
-    def __init__(self, X: np.ndarray, visited: np.ndarray, rng: np.random.Generator,
-                 n_probe: int, exhaustive_max: int = 4096) -> None:
+    def __init__(
+        self,
+        X: np.ndarray,
+        visited: np.ndarray,
+        rng: np.random.Generator,
+        n_probe: int,
+        exhaustive_max: int = 4096,
+    ) -> None:
         self.X, self.visited, self.n_probe = X, visited, n_probe
         n = len(X)
         self.cells: list[np.ndarray] | None = None
@@ -233,7 +240,11 @@ def _sqdist(A: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def nn_chain(
-    X: np.ndarray, n_neighbors: int = 10, *, knn: str = "auto", random_state: int = 0,
+    X: np.ndarray,
+    n_neighbors: int = 10,
+    *,
+    knn: str = "auto",
+    random_state: int = 0,
     n_probe: int = 8,
 ) -> np.ndarray:
     """Nearest-neighbour chain: start at the item farthest from the mean, then always step to the
@@ -297,8 +308,11 @@ def chain_blocks(X: np.ndarray, blocks: list[np.ndarray], random_state: int = 0)
 
 
 def check_ordering(
-    ordering: Ordering, features: np.ndarray, labels: np.ndarray | None = None,
-    new_features: np.ndarray | None = None, new_labels: np.ndarray | None = None,
+    ordering: Ordering,
+    features: np.ndarray,
+    labels: np.ndarray | None = None,
+    new_features: np.ndarray | None = None,
+    new_labels: np.ndarray | None = None,
 ) -> None:
     """The contract of an ordering; raises ``AssertionError`` naming the broken clause.
 

@@ -33,8 +33,13 @@ class GreedyChain(Ordering):
     version = "1"
 
     def __init__(
-        self, n_neighbors: int = 10, two_opt: bool = True, window: int = 50, passes: int = 5,
-        knn: str = "auto", random_state: int = 0,
+        self,
+        n_neighbors: int = 10,
+        two_opt: bool = True,
+        window: int = 50,
+        passes: int = 5,
+        knn: str = "auto",
+        random_state: int = 0,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.two_opt = two_opt

@@ -40,7 +40,10 @@ class Isomap1D(Ordering):
     version = "1"
 
     def __init__(
-        self, n_neighbors: int = 10, landmarks: int | None = None, max_exact: int = 8000,
+        self,
+        n_neighbors: int = 10,
+        landmarks: int | None = None,
+        max_exact: int = 8000,
         random_state: int = 0,
     ) -> None:
         self.n_neighbors = n_neighbors
@@ -90,9 +93,7 @@ class Isomap1D(Ordering):
                 )
             return 0
         if self.landmarks < self.n_neighbors + 1:
-            raise ValueError(
-                f"isomap: landmarks={self.landmarks} must exceed n_neighbors={self.n_neighbors}"
-            )
+            raise ValueError(f"isomap: landmarks={self.landmarks} must exceed n_neighbors={self.n_neighbors}")
         return self.landmarks if n > self.landmarks else 0
 
     def _embed(self, x: np.ndarray) -> np.ndarray:

@@ -36,8 +36,7 @@ def ordering_quality(
         raise ValueError(f"order must be a permutation of range({n})")
     nan = float("nan")
     if n < 2:
-        return {"q_neighbour_dist": nan, "q_random_dist": nan, "q_dist_ratio": nan,
-                "q_same_class": nan}
+        return {"q_neighbour_dist": nan, "q_random_dist": nan, "q_dist_ratio": nan, "q_same_class": nan}
     neighbour = _mean_dist(x, o[:-1], o[1:])
     if n * (n - 1) // 2 <= _RANDOM_PAIRS_MIN:
         a, b = np.triu_indices(n, k=1)

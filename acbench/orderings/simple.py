@@ -60,7 +60,9 @@ class ClassLabel(Ordering):
     version = "1"
 
     def __init__(
-        self, within: str = "greedy_chain", within_params: dict[str, Any] | None = None,
+        self,
+        within: str = "greedy_chain",
+        within_params: dict[str, Any] | None = None,
         random_state: int = 0,
     ) -> None:
         self.within = within

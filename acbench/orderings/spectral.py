@@ -93,9 +93,7 @@ def _fiedler_order(W, rng: np.random.Generator) -> np.ndarray:
         u = vecs[:, -2]
     else:
         # largest eigenvector of I + A with the top one deflated = second of A, i.e. Fiedler's
-        op = LinearOperator(
-            (n, n), matvec=lambda v: A @ v - top * (top @ v) + v, dtype=np.float64
-        )
+        op = LinearOperator((n, n), matvec=lambda v: A @ v - top * (top @ v) + v, dtype=np.float64)
         try:
             _, vecs = eigsh(op, k=1, which="LA", tol=1e-6, v0=rng.standard_normal(n))
         except ArpackNoConvergence as e:  # a partly converged vector still orders well

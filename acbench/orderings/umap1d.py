@@ -33,8 +33,12 @@ class UMAP1D(Ordering):
     version = "1"
 
     def __init__(
-        self, n_neighbors: int = 15, min_dist: float = 0.1, init: str = "auto",
-        n_epochs: int | None = None, random_state: int = 0,
+        self,
+        n_neighbors: int = 15,
+        min_dist: float = 0.1,
+        init: str = "auto",
+        n_epochs: int | None = None,
+        random_state: int = 0,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
@@ -54,8 +58,12 @@ class UMAP1D(Ordering):
             import umap
 
             self.model_ = umap.UMAP(
-                n_components=1, n_neighbors=self.n_neighbors, min_dist=self.min_dist, init=init,
-                n_epochs=self.n_epochs, random_state=self.random_state,
+                n_components=1,
+                n_neighbors=self.n_neighbors,
+                min_dist=self.min_dist,
+                init=init,
+                n_epochs=self.n_epochs,
+                random_state=self.random_state,
             ).fit(x)
         self.embedding_ = self.model_.embedding_[:, 0]
         self.order_ = np.argsort(self.embedding_, kind="stable")

@@ -1,0 +1,62 @@
+"""The committed leaderboards are what their own rows give: rebuilt from the CSV, byte for byte.
+
+Each page under ``leaderboards/`` names the command that made it; this runs that command with
+``--rows`` on the committed CSV (in a scratch copy of the repository layout) and compares.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from acbench.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted((ROOT / "leaderboards").glob("*/*.md"))
+runner = CliRunner()
+
+
+def test_leaderboards_are_committed():
+    assert PAGES, "no leaderboards/<ablation>/<dataset>.md committed"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_leaderboard_regenerates_from_its_rows(page, tmp_path, monkeypatch):
+    text = page.read_text(encoding="utf-8")
+    m = re.search(r"^Regenerate: `(acbench leaderboard [^`]+)`", text, re.M)
+    assert m, f"{page} does not say how to regenerate it"
+    args = shlex.split(m.group(1))[1:]
+    rel = page.relative_to(ROOT)
+    csv = rel.with_name(f"{page.stem}_rows.csv")
+    for f in (rel, csv):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / f, tmp_path / f)
+    if "--sweep" in args:
+        sweep = Path(args[args.index("--sweep") + 1])
+        (tmp_path / sweep).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / sweep, tmp_path / sweep)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*args, "--rows", str(csv), "--no-plots"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / rel).read_text(encoding="utf-8") == text
+    assert (tmp_path / csv).read_bytes() == (ROOT / csv).read_bytes()
+
+
+def _said(res) -> str:
+    return " ".join(res.output.split())  # rich wraps long lines
+
+
+def test_rows_option_errors(tmp_path):
+    res = runner.invoke(app, ["leaderboard", "--rows", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "does not exist" in _said(res)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    res = runner.invoke(app, ["leaderboard", "--rows", str(bad), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "lacks the column(s) component, curve" in _said(res)
+    res = runner.invoke(app, ["leaderboard", "--preset", "cpu", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--preset goes with --sweep" in _said(res)
