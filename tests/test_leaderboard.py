@@ -194,3 +194,19 @@ def test_rows_read_back_from_csv_give_the_same_leaderboard(tmp_path):
     back = pd.read_csv(path, keep_default_na=False, na_values=[""])  # as store.load_rows reads
     md = write_leaderboard(back, tmp_path / "lb", COMMAND, bootstrap=200, plots=False)[0]
     assert md.read_text(encoding="utf-8") == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_ordering_quality_vs_saving_line():
+    from acbench.analysis.leaderboard import leaderboard_markdown
+
+    rows = synthetic_rows(orderings=("isomap", "random", "umap", "spectral"), controls=True, chains=(4,))
+    # later orderings keep less of the saving; give them worse (higher) distance ratios
+    quality = {"isomap": 0.3, "random": 0.5, "umap": 0.7, "spectral": 0.9}
+    rows["q_dist_ratio"] = rows["ordering"].map(quality)
+    md = leaderboard_markdown(rows, "cmd", "synthetic", bootstrap=0)
+    line = next(ln for ln in md.splitlines() if ln.startswith("Ordering quality vs saving (film"))
+    assert "with the BD-rate vs baseline ρ = +1.00" in line and "4 orderings" in line
+    assert "content gain ρ = +1.00" in line
+    two = synthetic_rows(orderings=("isomap", "random"))
+    two["q_dist_ratio"] = 0.5
+    assert "Ordering quality vs saving" not in leaderboard_markdown(two, "cmd", "synthetic", bootstrap=0)
