@@ -28,6 +28,7 @@ from acbench.analysis.bdrate import (
     BD,
     COMPONENTS,
     EVAL_ORDER,
+    bd_by_position,
     bd_table,
     clean_rows,
     curve_points,
@@ -506,6 +507,7 @@ def _codec_section(
     plot: str | None,
     notes: Footnotes,
     bootstrap: int,
+    rows: pd.DataFrame,
 ) -> str:
     parts = [f"## {codec} · {_num(tile)}-px tiles"]
     n_eval = table["n_eval"].max() if "n_eval" in table else np.nan
@@ -521,6 +523,9 @@ def _codec_section(
             parts.append(quality)
     if not attr.empty:
         parts.append(_attribution_section(attr, notes, bootstrap))
+    positions = _position_section(rows, main, notes)
+    if positions:
+        parts.append(positions)
     if plot:
         parts.append(f"![RD curves of {codec}]({plot})")
     parts.append("### All figures (% for total / y / z)")
@@ -572,6 +577,33 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
                 f"q_dist_ratio {'; '.join(said)}. ρ > 0: orderings with closer neighbours save more."
             )
     return "\n\n".join(lines)
+
+
+def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) -> str:
+    """BD-rate vs the baseline at each chain position (eval ``chain``), total / y / z."""
+    if main.empty or "position" not in rows:
+        return ""
+    keys = _row_keys(main)
+    longest = int(main["chain"].max())
+    out = []
+    for _, r in main[main["component"] == "total"].sort_values([*keys, "chain"]).iterrows():
+        by = bd_by_position(rows, r["curve"], r["anchor_curve"])
+        if by.empty:
+            continue
+        rec: dict[str, object] = {k: r[k] for k in keys}
+        rec["L"] = _num(r["chain"])
+        for k in range(2, longest + 1):
+            at = by[by["position"] == k].set_index("component").reindex(list(COMPONENTS))
+            cells = [_bd(v, why) for v, why in zip(at["bd_pchip"], at["reason_pchip"].fillna(""))]
+            rec[f"k={k}"] = _triple(cells, notes) if k <= int(r["chain"]) else ""
+        out.append(rec)
+    if not out:
+        return ""
+    return (
+        "### Along the chain: BD-rate vs baseline at chain position k (eval `chain`, % total / y / z)\n\n"
+        "Position 1 is the baseline's image; each column compares the k-th images of the chains "
+        "with the baseline on the same images.\n\n" + markdown_table(pd.DataFrame(out), notes)
+    )
 
 
 def _row_keys(table: pd.DataFrame) -> list[str]:
@@ -709,7 +741,8 @@ def leaderboard_markdown(
     for (codec, tile), t in table.groupby(["codec", "tile"], sort=True):
         plot = (plots or {}).get((str(codec), _num(tile)))
         a = attr[(attr["codec"] == codec) & (attr["tile"] == tile)] if len(attr) else attr
-        parts.append(_codec_section(t, a, str(codec), tile, plot, notes, bootstrap))
+        mine = clean[(clean["codec"] == codec) & (clean["tile"] == tile)]
+        parts.append(_codec_section(t, a, str(codec), tile, plot, notes, bootstrap, mine))
     failed = _failed_section(rows)
     if failed:
         parts.append(failed)
