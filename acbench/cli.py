@@ -162,6 +162,10 @@ def run(
         ),
     ] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    executor: Annotated[
+        str, typer.Option(help="local (steps shown) | pool (jobs in parallel processes) | slurm")
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="processes for --executor pool")] = 2,
 ) -> None:
     """Train (or load from cache) and evaluate one conditional curve against its baseline."""
     from acbench.config import ConfigError
@@ -192,7 +196,9 @@ def run(
         load_split(cfg.data)  # decode / check the data before any training
     except (ConfigError, UnknownPluginError, StoreError, DataError) as e:
         _fail(str(e))
-    _execute([cfg], out, quiet, controls)
+    if executor not in ("local", "pool", "slurm"):
+        _fail(f"unknown executor {executor!r}; known: local, pool, slurm")
+    _execute([cfg], out, quiet, controls, executor=executor, workers=workers)
     _report(cfg, out)
 
 

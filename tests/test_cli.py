@@ -56,6 +56,7 @@ def test_run_end_to_end_then_cached(runs):
         (["--set", "train.stepz=3"], "unknown config key 'train.stepz'"),
         (["--set", "train.steps=x"], "expects int"),
         (["--sites", "hyper_analysis,nowhere"], "unknown conditioning site"),
+        (["--executor", "threads"], "unknown executor 'threads'"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):
