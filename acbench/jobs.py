@@ -47,6 +47,17 @@ def _meta(job: Job) -> dict[str, Any]:
     }
 
 
+def _train_and_save(task: Any, tcfg: TrainConfig, run: Run, model: Any, progress: Any) -> None:
+    """Train (resuming from the run's checkpoint) and write model.pt with the wall time it took."""
+    from acbench.codecs.base import save_checkpoint
+    from acbench.train import train
+
+    t0 = time.perf_counter()
+    logs = train(task, tcfg, run.ckpt, progress)
+    seconds = time.perf_counter() - t0
+    save_checkpoint(run.model, model, seconds=seconds, resumed_from=logs["resumed_from"], amp=logs["amp"])
+
+
 def _train_seconds(run: Run) -> float:
     """Wall seconds the run's training took (from its model file; NaN if not recorded)."""
     import torch
@@ -88,9 +99,9 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     import pandas as pd
     import torch
 
-    from acbench.codecs.base import build_codec, save_checkpoint
+    from acbench.codecs.base import build_codec
     from acbench.evaluate import code_chains, rows_of
-    from acbench.train import BaselineTask, train
+    from acbench.train import BaselineTask
 
     p = job.payload
     train_set, eval_set = _data(job)
@@ -104,15 +115,7 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
             )
         tcfg = from_dict(TrainConfig, p["train"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
-        t0 = time.perf_counter()
-        logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
-        save_checkpoint(
-            run.model,
-            model,
-            seconds=time.perf_counter() - t0,
-            resumed_from=logs["resumed_from"],
-            amp=logs["amp"],
-        )
+        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
@@ -169,7 +172,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
 
     from acbench.codecs.base import build_codec, load_codec, save_checkpoint
     from acbench.evaluate import code_chains, rows_of
-    from acbench.train import ChainTask, train
+    from acbench.train import ChainTask
 
     p = job.payload
     train_set, eval_set = _data(job)
@@ -201,15 +204,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
         task = ChainTask(
             model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint
         )
-        t0 = time.perf_counter()
-        logs = train(task, tcfg, run.ckpt, _progress_for(progress, f"conditional λ={p['lam']}"))
-        save_checkpoint(
-            run.model,
-            model,
-            seconds=time.perf_counter() - t0,
-            resumed_from=logs["resumed_from"],
-            amp=logs["amp"],
-        )
+        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"conditional λ={p['lam']}"))
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)
