@@ -88,6 +88,9 @@ class RunConfig:
     warm_start: bool = True
     shared_transforms: bool = False  # freeze g_a / g_s at the baseline's (needs warm_start)
     feature_lambda: float = 0.0  # 0 = the middle λ of the list
+    # > 0: only the feature λ's baseline trains from scratch (baseline_train.steps); every other
+    # λ's baseline starts from it and fine-tunes this many steps (shared early training)
+    lambda_finetune: int = 0
     eval_batch: int = 64
     seed: int = 0
 
@@ -110,8 +113,9 @@ PRESETS: dict[str, RunConfig] = {
         data=DataConfig(tile=64),
         codec=Component("mshp", {"N": 32, "M": 48}),
         lmbdas=(0.0035, 0.0067, 0.013, 0.025),
-        baseline_train=TrainConfig(steps=1200, batch=16, lr=1e-3, checkpoint_every=200),
+        baseline_train=TrainConfig(steps=2400, batch=16, lr=1e-3, checkpoint_every=400),
         train=TrainConfig(steps=300, batch=8, lr=3e-4, checkpoint_every=100),
+        lambda_finetune=1200,
     ),
     "paper": RunConfig(
         preset="paper",
@@ -256,6 +260,10 @@ def validate(cfg: RunConfig, import_plugins: bool = True) -> RunConfig:
     """
     from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
 
+    if cfg.lambda_finetune < 0:
+        raise ConfigError(
+            f"lambda_finetune must be >= 0 steps (got {cfg.lambda_finetune}); 0 = independent baselines"
+        )
     if cfg.chain < 2:
         raise ConfigError(f"chain length must be >= 2 (got {cfg.chain}); use --chain 2 or more")
     if not cfg.lmbdas:

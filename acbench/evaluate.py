@@ -62,7 +62,7 @@ def code_batch(
                 bits_est={k: float(v[i]) for k, v in est.items()},
                 bits_real={k: 8.0 * len(enc["strings"][k][i]) for k in ("y", "z")},
                 x_hat=dec["x_hat"][i, :, :h, :w].cpu(),
-                ref=dec["ref"].index(torch.tensor([i])),
+                ref=dec["ref"].row(i),
             )
         )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ def _meta(job: Job) -> dict[str, Any]:
         "chain": p["chain"] if kind == "conditional" else 1,
         "lam": p["lam"],
         "seed": p["train"]["seed"],
-        "steps": p["train"]["steps"],
+        "steps": p["train"]["steps"] + (p["lambda_finetune"] if p.get("init_run") else 0),
         "code": code_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
@@ -109,11 +110,12 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     model = build_codec(p["codec"]["name"], p["codec"]["params"])
     if not run.model.exists():
         model.to(pick())
-        if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
-            model.load_state_dict(
-                torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
-            )
         tcfg = from_dict(TrainConfig, p["train"])
+        start = p["baseline_run"] if job.kind == "anchor" and p["warm_start"] else p.get("init_run")
+        if start:  # an anchor continues its baseline; a λ fine-tune starts from the feature λ's
+            model.load_state_dict(torch.load(Run(root, start).model, weights_only=True)["state_dict"])
+        if p.get("init_run"):
+            tcfg = dataclasses.replace(tcfg, steps=p["lambda_finetune"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
         _train_and_save(task, tcfg, run, model, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
         run.ckpt.unlink(missing_ok=True)

@@ -70,8 +70,15 @@ def baseline_job(cfg: RunConfig, lam: float) -> Job:
         "train": to_dict(cfg.baseline_train),
         "versions": _versions(cfg, False, False),
     }
+    if cfg.lambda_finetune:
+        base["lambda_finetune"] = cfg.lambda_finetune
     curve = run_id({"kind": "baseline", **base})
-    return Job("baseline", {**base, "lam": lam, "eval_batch": cfg.eval_batch}, (), curve, curve)
+    payload = {**base, "lam": lam, "eval_batch": cfg.eval_batch}
+    middle = feature_lambda(cfg)
+    if not cfg.lambda_finetune or lam == middle:
+        return Job("baseline", payload, (), curve, curve)
+    init = baseline_job(cfg, middle)  # fine-tune from the feature λ's baseline
+    return Job("baseline", {**payload, "init_run": init.id}, (init.id,), curve, curve)
 
 
 @cache
@@ -172,6 +179,7 @@ def plan(configs: Iterable[RunConfig], controls: bool = True) -> list[Job]:
         if controls and (zero := zero_control(cfg)) is not None:
             family.append(zero)
         for c in family:
+            add(baseline_job(c, feature_lambda(c)))  # first: the others may fine-tune from it
             for lam in c.lmbdas:
                 add(baseline_job(c, lam))
             add(ordering_job(c))

@@ -68,9 +68,16 @@ def worker(name: str, n: int, dim: int, repeats: int) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q = ordering_quality(x, model.order_, y)
     return {
-        "ordering": name, "n": n, "dim": dim, "cold_s": times[0],
-        "fit_s": statistics.median(times), "repeats": repeats, "place_s": place_s,
-        "peak_rss_mb": peak, "delta_rss_mb": peak - rss0, "q_dist_ratio": q["q_dist_ratio"],
+        "ordering": name,
+        "n": n,
+        "dim": dim,
+        "cold_s": times[0],
+        "fit_s": statistics.median(times),
+        "repeats": repeats,
+        "place_s": place_s,
+        "peak_rss_mb": peak,
+        "delta_rss_mb": peak - rss0,
+        "q_dist_ratio": q["q_dist_ratio"],
         "q_same_class": q["q_same_class"],
     }
 
@@ -89,8 +96,10 @@ def run(name: str, n: int, dim: int, repeats: int, timeout: float) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| ordering | N | fit s (median) | cold s | place s (N/4) | peak RSS MB | Δ RSS MB "
-            "| dist ratio | same class |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = (
+        "| ordering | N | fit s (median) | cold s | place s (N/4) | peak RSS MB | Δ RSS MB "
+        "| dist ratio | same class |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
     out = [head]
     for r in rows:
         if "error" in r:
@@ -106,11 +115,12 @@ def table(rows: list[dict]) -> str:
 
 def growth(rows: list[dict]) -> str:
     """Fit-time exponent between the two largest sizes, extrapolated to ImageNet."""
-    out = ["| ordering | sizes | time exponent | est. fit at 1.28 M | peak RSS exponent | "
-           "est. RSS at 1.28 M |", "|---|---|---:|---:|---:|---:|"]
+    out = [
+        "| ordering | sizes | time exponent | est. fit at 1.28 M | peak RSS exponent | est. RSS at 1.28 M |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for name in sorted({r["ordering"] for r in rows}):
-        ok = sorted((r for r in rows if r["ordering"] == name and "error" not in r),
-                    key=lambda r: r["n"])
+        ok = sorted((r for r in rows if r["ordering"] == name and "error" not in r), key=lambda r: r["n"])
         if len(ok) < 2:
             continue
         a, b = ok[-2], ok[-1]
@@ -119,8 +129,9 @@ def growth(rows: list[dict]) -> str:
         bm = math.log(max(b["peak_rss_mb"], 1) / max(a["peak_rss_mb"], 1)) / span
         t = b["fit_s"] * (IMAGENET / b["n"]) ** bt
         m = b["peak_rss_mb"] * (IMAGENET / b["n"]) ** bm
-        out.append(f"| {name} | {a['n']}→{b['n']} | {bt:.2f} | {t / 60:.1f} min | {bm:.2f} | "
-                   f"{m / 1024:.1f} GB |")
+        out.append(
+            f"| {name} | {a['n']}→{b['n']} | {bt:.2f} | {t / 60:.1f} min | {bm:.2f} | {m / 1024:.1f} GB |"
+        )
     return "\n".join(out)
 
 
@@ -141,8 +152,7 @@ def main() -> None:
         return
     if args.report:
         with open(args.report) as f:
-            rows = sorted((json.loads(ln) for ln in f if ln.strip()),
-                          key=lambda r: (r["n"], r["ordering"]))
+            rows = sorted((json.loads(ln) for ln in f if ln.strip()), key=lambda r: (r["n"], r["ordering"]))
         print(table(rows) + "\n\n" + growth(rows))
         return
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))

@@ -566,42 +566,6 @@ class _Timed:
             self.seconds += time.perf_counter() - t0
 
 
-def bucketize_indexes(gc: Any, scales: Any) -> Any:
-    """``GaussianConditional.build_indexes`` in one ``torch.bucketize`` (candidate fix).
-
-    compressai computes ``(K-1) - #{t in table[:-1] : scale <= t}`` with K-1 elementwise passes
-    (63 for the default table); for an ascending table that count is ``#{t < scale}``, which
-    ``bucketize(..., right=False)`` returns directly. Identical indexes (the smoke test checks).
-    """
-    import torch
-
-    scales = gc.lower_bound_scale(scales)
-    return torch.bucketize(scales, gc.scale_table[:-1].to(scales), right=False).int()
-
-
-@contextlib.contextmanager
-def coding_fixes() -> Iterator[None]:
-    """The two candidate fixes of chain coding, applied by monkeypatching for a side-by-side arm.
-
-    1. ``GaussianConditional.build_indexes`` → :func:`bucketize_indexes`.
-    2. ``RefState.index`` of one image → slices (views) instead of advanced-indexing copies.
-    """
-    from compressai.entropy_models import GaussianConditional
-
-    from acbench.codecs.base import RefState
-
-    def index(self: Any, idx: Any) -> Any:
-        if idx.numel() == 1:
-            i = int(idx)
-            return RefState(
-                self.y[i : i + 1], self.z[i : i + 1], None if self.x_hat is None else self.x_hat[i : i + 1]
-            )
-        return RefState(self.y[idx], self.z[idx], None if self.x_hat is None else self.x_hat[idx])
-
-    with patched(GaussianConditional, "build_indexes", bucketize_indexes), patched(RefState, "index", index):
-        yield
-
-
 def coding_throughput(p: Profile) -> list[Row]:
     """(b) ``evaluate.code_chains`` (each image alone, batched) vs compressai's per-image loop."""
     import numpy as np
@@ -656,14 +620,8 @@ def coding_throughput(p: Profile) -> list[Row]:
                 nbytes += sum(len(s[0]) for s in out["strings"])
         return {"enc": n / te, "dec": n / td, "total": n / (time.perf_counter() - t0), "bytes": nbytes}
 
-    def fixed(r: int) -> dict[str, float]:
-        with coding_fixes():
-            return ours(r)
-
     ours(0), reference(0)  # warm
     arms = {"acbench": ours, "reference": reference}
-    if p.experiments:
-        arms["fixed"] = fixed
     res = interleave(arms, p.rounds)
     rows = []
     size_ratio = res["acbench"][0]["bytes"] / res["reference"][0]["bytes"]
@@ -680,26 +638,6 @@ def coding_throughput(p: Profile) -> list[Row]:
                 group="coding",
                 **c,
             )
-        )
-    if "fixed" in res:
-        same = res["fixed"][0]["bytes"] == res["acbench"][0]["bytes"]
-        for k, label in (("enc", "encode"), ("dec", "decode"), ("total", "end to end")):
-            c = res.compare("fixed", "reference", k)
-            if k == "total":
-                c["note"] = f"same bitstream bytes as acbench as is: {same}; " + c["note"]
-            rows.append(
-                Row(
-                    f"coding: candidate fixes (bucketize indexes, sliced refs), {label}",
-                    unit="img/s",
-                    target=">= 2x",
-                    met=c["ratio"] >= 2.0,
-                    group="experiment",
-                    **c,
-                )
-            )
-        c = res.compare("fixed", "acbench", "total")
-        rows.append(
-            Row("coding: candidate fixes vs acbench as is, end to end", unit="img/s", group="experiment", **c)
         )
     return rows
 

@@ -148,8 +148,9 @@ def test_compress_decompress_info_commands(runs, tmp_path):
         ["--baseline", "joint", "--reference", "reconstruction"],
         ["--sites", "latent_prior,hyper_prior", "--mixer", "deep_conv"],
         ["--features", "pixels", "--set", "shared_transforms=true", "--ordering", "greedy_chain"],
+        ["--set", "lambda_finetune=3"],
     ],
-    ids=["joint-reconstruction", "priors-deep_conv", "pixels-shared"],
+    ids=["joint-reconstruction", "priors-deep_conv", "pixels-shared", "lambda-finetune"],
 )
 def test_run_variants(extra, tmp_path):
     args = [
@@ -171,3 +172,6 @@ def test_run_variants(extra, tmp_path):
     cond = rows[rows["kind"] == "conditional"]
     assert set(cond["eval"]) == {"chain", "full", "shuffled"}
     assert set(cond["position"]) >= {1, 2}
+    if "lambda_finetune=3" in extra:  # the middle λ trains 6 steps, the others 6 + 3
+        steps = rows[rows["kind"] == "baseline"].groupby("lam")["steps"].first()
+        assert steps.to_dict() == {0.0035: 9, 0.0067: 6, 0.013: 9, 0.025: 9}

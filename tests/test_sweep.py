@@ -192,3 +192,20 @@ def test_sigkill_mid_training_then_resume(tmp_path):
 def test_unknown_file():
     with pytest.raises(ConfigError, match="does not exist"):
         sweep_configs(Path("nope.toml"))
+
+
+def test_lambda_finetune_baselines_start_from_the_feature_lambda():
+    from acbench.config import preset
+    from acbench.runner import baseline_job, feature_lambda
+
+    cfg = dataclasses.replace(preset("tiny"), lambda_finetune=5)
+    jobs = plan([cfg], controls=False)
+    base = [j for j in jobs if j.kind == "baseline"]
+    middle = baseline_job(cfg, feature_lambda(cfg))
+    assert base[0].id == middle.id and middle.deps == () and "init_run" not in middle.payload
+    assert all(j.deps == (middle.id,) and j.payload["init_run"] == middle.id for j in base[1:])
+    assert len(base) == len(cfg.lmbdas) and len({j.curve for j in base}) == 1
+    independent = plan([preset("tiny")], controls=False)
+    assert not {j.id for j in independent} & {j.id for j in base}
+    with pytest.raises(ConfigError, match="lambda_finetune must be >= 0"):
+        expand({"preset": "tiny", "set": {"lambda_finetune": -1}})

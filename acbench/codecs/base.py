@@ -30,6 +30,11 @@ class RefState:
     z: torch.Tensor  # decoded hyper-latents ẑ
     x_hat: torch.Tensor | None = None  # reconstruction (for reference="reconstruction")
 
+    def row(self, i: int) -> RefState:
+        """Image ``i`` of the batch as a batch of one (views, no copies)."""
+        x_hat = None if self.x_hat is None else self.x_hat[i : i + 1]
+        return RefState(self.y[i : i + 1], self.z[i : i + 1], x_hat)
+
     def index(self, idx: torch.Tensor) -> RefState:
         """The states of a permuted / selected batch (used for shuffled references)."""
         return RefState(self.y[idx], self.z[idx], None if self.x_hat is None else self.x_hat[idx])

@@ -9,6 +9,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 from torch import nn
 
+from acbench.codecs import coder
 from acbench.codecs.base import (
     CodecError,
     ConditionalCodec,
@@ -220,29 +221,11 @@ class ELIC(ConditionalCodec):
         return y_hats, means, scales
 
     def _tables(self) -> list[tuple[list, list, list]]:
-        """Each group's (cdf, cdf lengths, offsets) as lists, converted once per call."""
-        out: list[tuple[list, list, list]] = []
-        for k in range(len(self.groups)):
-            gc = self._gc(k)
-            if gc.quantized_cdf.numel() == 0:
-                raise CodecError(
-                    "ELIC: entropy coder tables are empty; call update(force=True) before coding"
-                )
-            prev = self._gc(k - 1) if k else None
-            if prev is not None and all(
-                torch.equal(getattr(prev, a), getattr(gc, a))
-                for a in ("quantized_cdf", "cdf_length", "offset")
-            ):
-                out.append(out[-1])
-                continue
-            out.append(
-                (
-                    gc.quantized_cdf.tolist(),
-                    gc.cdf_length.reshape(-1).int().tolist(),
-                    gc.offset.reshape(-1).int().tolist(),
-                )
-            )
-        return out
+        """Each group's (cdf, cdf lengths, offsets) as lists (cached while the tables live)."""
+        try:
+            return [coder.tables(self._gc(k)) for k in range(len(self.groups))]
+        except RuntimeError as e:
+            raise CodecError(f"ELIC: {e}") from None
 
     # -- the contract -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
@@ -291,14 +274,14 @@ class ELIC(ConditionalCodec):
         if "hyper_prior" in self.sites:
             zsc, zmu = self._z_params(z, ref)
             zc = self.z_conditional
-            idx = zc.build_indexes(zsc)
-            z_strings = zc.compress(z, idx, means=zmu)
-            z_hat = zc.decompress(z_strings, idx, means=zmu)  # exactly what the decoder gets
+            idx = coder.gaussian_indexes(zc, zsc)
+            z_strings = coder.compress(zc, z, idx, zmu)
+            z_hat = coder.decompress(zc, z_strings, idx, zmu)  # exactly what the decoder gets
             _, z_lik = zc(z, zsc, means=zmu, training=False)
         else:
             eb = self._hyper.entropy_bottleneck
-            z_strings = eb.compress(z)
-            z_hat = eb.decompress(z_strings, z.shape[-2:])
+            z_strings = coder.bottleneck_compress(eb, z)
+            z_hat = coder.bottleneck_decompress(eb, z_strings, tuple(z.shape[-2:]))
             _, z_lik = eb(z, training=False)
         tables = self._tables()
         encoders = [BufferedRansEncoder() for _ in range(len(x))]
@@ -307,7 +290,7 @@ class ELIC(ConditionalCodec):
         def encode(k: int, step: int, mu: torch.Tensor, sc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             q = torch.round(ys[k] - mu)
             sym = q[..., mask].int().flatten(1).tolist()
-            idx = self._gc(k).build_indexes(sc[..., mask]).flatten(1).tolist()
+            idx = coder.gaussian_indexes(self._gc(k), sc[..., mask]).flatten(1).tolist()
             for enc, s, i in zip(encoders, sym, idx):
                 enc.encode_with_indexes(s, i, *tables[k])
             return q + mu
@@ -340,9 +323,9 @@ class ELIC(ConditionalCodec):
             dummy = torch.zeros(len(strings["z"]), self.N, *shape, device=device)
             zsc, zmu = self._z_params(dummy, ref)
             zc = self.z_conditional
-            z_hat = zc.decompress(strings["z"], zc.build_indexes(zsc), means=zmu)
+            z_hat = coder.decompress(zc, strings["z"], coder.gaussian_indexes(zc, zsc), zmu)
         else:
-            z_hat = self._hyper.entropy_bottleneck.decompress(strings["z"], tuple(shape))
+            z_hat = coder.bottleneck_decompress(self._hyper.entropy_bottleneck, strings["z"], tuple(shape))
         tables = self._tables()
         decoders = []
         for s in strings["y"]:
@@ -351,7 +334,7 @@ class ELIC(ConditionalCodec):
             decoders.append(dec)
 
         def decode(k: int, step: int, mu: torch.Tensor, sc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            idx = self._gc(k).build_indexes(sc[..., mask]).flatten(1).tolist()
+            idx = coder.gaussian_indexes(self._gc(k), sc[..., mask]).flatten(1).tolist()
             vals = [dec.decode_stream(i, *tables[k]) for dec, i in zip(decoders, idx)]
             q = torch.zeros_like(mu)
             q[..., mask] = torch.tensor(vals, dtype=mu.dtype, device=mu.device).reshape(

@@ -8,6 +8,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 from torch import nn
 
+from acbench.codecs import coder
 from acbench.codecs.base import ConditionalCodec, RefState, entropy_fp32, fit_spatial, ste_round
 
 
@@ -140,16 +141,16 @@ class MSHP(ConditionalCodec):
         if "hyper_prior" in self.sites:
             zsc, zmu = self._z_params(z, ref)
             zc = self.z_conditional
-            z_strings = zc.compress(z, zc.build_indexes(zsc), means=zmu)
+            z_strings = coder.compress(zc, z, coder.gaussian_indexes(zc, zsc), zmu)
             z_hat = zc.quantize(z, "dequantize", zmu)
             _, z_lik = zc(z_hat, zsc, means=zmu)
         else:
-            z_strings = b.entropy_bottleneck.compress(z)
-            z_hat = b.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+            z_strings = coder.bottleneck_compress(b.entropy_bottleneck, z)
+            z_hat = coder.bottleneck_decompress(b.entropy_bottleneck, z_strings, tuple(z.shape[-2:]))
             _, z_lik = b.entropy_bottleneck(z, training=False)
         scales, means = self._y_params(z_hat, ref, y.shape)
         gc = b.gaussian_conditional
-        y_strings = gc.compress(y, gc.build_indexes(scales), means=means)
+        y_strings = coder.compress(gc, y, coder.gaussian_indexes(gc, scales), means)
         y_hat = gc.quantize(y, "dequantize", means)
         _, y_lik = gc(y_hat, scales, means=means)
         x_hat = b.g_s(y_hat).clamp_(0, 1) if (need_x_hat or self.reference == "reconstruction") else None
@@ -172,12 +173,12 @@ class MSHP(ConditionalCodec):
             dummy = torch.zeros(n, self.N, *shape, device=self.z_prior.device)
             zsc, zmu = self._z_params(dummy, ref)
             zc = self.z_conditional
-            z_hat = zc.decompress(strings["z"], zc.build_indexes(zsc), means=zmu)
+            z_hat = coder.decompress(zc, strings["z"], coder.gaussian_indexes(zc, zsc), zmu)
         else:
-            z_hat = b.entropy_bottleneck.decompress(strings["z"], shape)
+            z_hat = coder.bottleneck_decompress(b.entropy_bottleneck, strings["z"], tuple(shape))
         scales, means = self._y_params(z_hat, ref, None)
         gc = b.gaussian_conditional
-        y_hat = gc.decompress(strings["y"], gc.build_indexes(scales), means=means)
+        y_hat = coder.decompress(gc, strings["y"], coder.gaussian_indexes(gc, scales), means)
         x_hat = b.g_s(y_hat).clamp_(0, 1)
         return {"x_hat": x_hat, "ref": RefState(y_hat, z_hat, x_hat)}
 

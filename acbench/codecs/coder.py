@@ -1,0 +1,93 @@
+"""Batched calls into CompressAI's rANS coder: the same bytes as its entropy models, faster.
+
+CompressAI's ``EntropyModel.compress`` / ``decompress`` convert the whole padded CDF table to
+Python lists for every image (64 × 3133 ints for MSHP's Gaussian conditional), and
+``GaussianConditional.build_indexes`` makes one pass over the scales per table entry. Here the
+tables are converted once per table version (kept while the table tensors live unchanged),
+each row cut to its CDF length, and indexes come from one ``torch.bucketize``. The strings are
+byte-identical to CompressAI's (``tests/test_codecs.py`` checks); chain coding is ~4× faster
+end to end (``make bench``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import torch
+from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianConditional
+
+_TABLES: weakref.WeakKeyDictionary[EntropyModel, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def tables(em: EntropyModel) -> tuple[list[list[int]], list[int], list[int]]:
+    """``em``'s (cdf rows cut to their lengths, lengths, offsets) as lists, cached."""
+    bufs = (em._quantized_cdf, em._cdf_length, em._offset)
+    hit = _TABLES.get(em)
+    if hit is not None and all(r() is b and v == b._version for (r, v), b in zip(hit[0], bufs)):
+        return hit[1]
+    if em._quantized_cdf.numel() == 0:
+        raise RuntimeError("entropy coder tables are empty; call update(force=True) before coding")
+    lengths = em._cdf_length.reshape(-1).int().tolist()
+    cdf = [row[:n] for row, n in zip(em._quantized_cdf.tolist(), lengths)]
+    tables = (cdf, lengths, em._offset.reshape(-1).int().tolist())
+    _TABLES[em] = (tuple((weakref.ref(b), b._version) for b in bufs), tables)
+    return tables
+
+
+def gaussian_indexes(gc: GaussianConditional, scales: torch.Tensor) -> torch.Tensor:
+    """``gc.build_indexes(scales)`` in one pass.
+
+    CompressAI computes ``(K-1) - #{t in table[:-1] : scale <= t}``; for an ascending table that
+    is ``#{t in table[:-1] : t < scale}``, which ``bucketize(right=False)`` returns directly.
+    """
+    scales = gc.lower_bound_scale(scales)
+    return torch.bucketize(scales, gc.scale_table[:-1].to(scales), right=False).int()
+
+
+def compress(
+    em: EntropyModel, x: torch.Tensor, indexes: torch.Tensor, means: torch.Tensor | None = None
+) -> list[bytes]:
+    """``em.compress(x, indexes, means)``: one string per batch item."""
+    if x.size() != indexes.size():
+        raise ValueError(f"inputs {tuple(x.shape)} and indexes {tuple(indexes.shape)} differ in size")
+    cdf, lengths, offsets = tables(em)
+    symbols = em.quantize(x, "symbols", means).reshape(len(x), -1).int().tolist()
+    idx = indexes.reshape(len(x), -1).int().tolist()
+    encode = em.entropy_coder.encode_with_indexes
+    return [encode(s, i, cdf, lengths, offsets) for s, i in zip(symbols, idx)]
+
+
+def decompress(
+    em: EntropyModel, strings: list[bytes], indexes: torch.Tensor, means: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``em.decompress(strings, indexes, means=means)``: the dequantized tensor."""
+    if len(strings) != len(indexes):
+        raise ValueError(f"{len(strings)} strings for {len(indexes)} index maps")
+    cdf, lengths, offsets = tables(em)
+    idx = indexes.reshape(len(indexes), -1).int().tolist()
+    decode = em.entropy_coder.decode_with_indexes
+    values = [decode(s, i, cdf, lengths, offsets) for s, i in zip(strings, idx)]
+    q = torch.tensor(values, dtype=em._quantized_cdf.dtype, device=indexes.device).reshape(indexes.shape)
+    return em.dequantize(q, means, torch.float)
+
+
+def _bottleneck_args(
+    eb: EntropyBottleneck, n: int, size: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    channels = eb._quantized_cdf.size(0)
+    indexes = eb._build_indexes((n, channels, *size)).to(eb._quantized_cdf.device)
+    medians = eb._get_medians().detach().reshape(1, -1, *([1] * len(size))).expand(n, -1, *size)
+    return indexes, medians
+
+
+def bottleneck_compress(eb: EntropyBottleneck, z: torch.Tensor) -> list[bytes]:
+    """``eb.compress(z)``."""
+    indexes, medians = _bottleneck_args(eb, len(z), tuple(z.shape[2:]))
+    return compress(eb, z, indexes, medians)
+
+
+def bottleneck_decompress(eb: EntropyBottleneck, strings: list[bytes], size: tuple[int, ...]) -> torch.Tensor:
+    """``eb.decompress(strings, size)``."""
+    indexes, medians = _bottleneck_args(eb, len(strings), tuple(size))
+    return decompress(eb, strings, indexes, medians)
