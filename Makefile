@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/acbench run --ordering isomap --mixer film --chain 4
+	$(VENV)/bin/acbench run --ordering isomap --mixer film --chain 4 --executor pool
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -158,10 +158,27 @@ class LocalExecutor:
 
 def _set_threads(n: int) -> None:
     """Worker initialiser: split the cores between workers. Two processes with all cores each
-    busy-wait on each other's OpenMP threads (measured here: 10-25x slower training steps)."""
+    busy-wait on each other's OpenMP threads (measured here: 10-25x slower training steps).
+
+    Also watches the parent: a sweep killed without its process group (``kill PID``) would
+    otherwise leave its workers training on, unseen, competing with whatever runs next. The
+    interrupted job resumes from its checkpoint on the next run.
+    """
+    import os
+    import threading
+
     import torch
 
     torch.set_num_threads(n)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="acbench-parent-watch").start()
 
 
 class PoolExecutor:

@@ -113,3 +113,38 @@ def test_slurm_path_through_submitit_local_produces_the_local_rows(warm, tmp_pat
     ids = [j.id for j in jobs]
     _same_rows(trial_rows(tmp_path / "runs", ids), trial_rows(warm, ids))
     assert list((tmp_path / "slurm").glob("*_log.out"))  # it really went through submitit
+
+
+def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """`kill <sweep pid>` (not its process group) must not leave workers training unseen."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from acbench.executors import _set_threads\n"
+        "def job():\n"
+        "    print(os.getpid(), flush=True); time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_set_threads,\n"
+        "                             initargs=(1,)) as pool:\n"
+        "        pool.submit(job).result()\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the pool worker outlived its parent by 30 s")
