@@ -88,8 +88,8 @@ class RunConfig:
     warm_start: bool = True
     shared_transforms: bool = False  # freeze g_a / g_s at the baseline's (needs warm_start)
     feature_lambda: float = 0.0  # 0 = the middle λ of the list
-    # > 0: only the feature λ's baseline trains from scratch (baseline_train.steps); every other
-    # λ's baseline starts from it and fine-tunes this many steps (shared early training)
+    # > 0: the baselines share their first baseline_train.steps steps, trained at the feature λ;
+    # then every λ (the feature λ too) trains this many more steps at its own λ
     lambda_finetune: int = 0
     eval_batch: int = 64
     seed: int = 0
@@ -113,9 +113,9 @@ PRESETS: dict[str, RunConfig] = {
         data=DataConfig(tile=64),
         codec=Component("mshp", {"N": 32, "M": 48}),
         lmbdas=(0.0035, 0.0067, 0.013, 0.025),
-        baseline_train=TrainConfig(steps=2400, batch=16, lr=1e-3, checkpoint_every=400),
+        baseline_train=TrainConfig(steps=2000, batch=16, lr=1e-3, checkpoint_every=500),
         train=TrainConfig(steps=300, batch=8, lr=3e-4, checkpoint_every=100),
-        lambda_finetune=1200,
+        lambda_finetune=1000,
     ),
     "paper": RunConfig(
         preset="paper",

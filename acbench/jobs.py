@@ -16,6 +16,8 @@ from acbench.runner import Job, Progress
 from acbench.store import Run
 from acbench.version import code_version
 
+PRETRAIN = "pretrain.pt"  # the feature λ's weights where λ fine-tuning starts
+
 
 def _data(job: Job):
     from acbench.data.cache import load_split
@@ -42,19 +44,21 @@ def _meta(job: Job) -> dict[str, Any]:
         "chain": p["chain"] if kind == "conditional" else 1,
         "lam": p["lam"],
         "seed": p["train"]["seed"],
-        "steps": p["train"]["steps"] + (p["lambda_finetune"] if p.get("init_run") else 0),
+        "steps": p["train"]["steps"] + p.get("lambda_finetune", 0),
         "code": code_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
 
 
-def _train_and_save(task: Any, tcfg: TrainConfig, run: Run, model: Any, progress: Any) -> None:
+def _train_and_save(
+    task: Any, tcfg: TrainConfig, run: Run, model: Any, progress: Any, snapshot: Any = None
+) -> None:
     """Train (resuming from the run's checkpoint) and write model.pt with the wall time it took."""
     from acbench.codecs.base import save_checkpoint
     from acbench.train import train
 
     t0 = time.perf_counter()
-    logs = train(task, tcfg, run.ckpt, progress)
+    logs = train(task, tcfg, run.ckpt, progress, snapshot=snapshot)
     seconds = time.perf_counter() - t0
     save_checkpoint(run.model, model, seconds=seconds, resumed_from=logs["resumed_from"], amp=logs["amp"])
 
@@ -111,13 +115,19 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     if not run.model.exists():
         model.to(pick())
         tcfg = from_dict(TrainConfig, p["train"])
-        start = p["baseline_run"] if job.kind == "anchor" and p["warm_start"] else p.get("init_run")
-        if start:  # an anchor continues its baseline; a λ fine-tune starts from the feature λ's
-            model.load_state_dict(torch.load(Run(root, start).model, weights_only=True)["state_dict"])
-        if p.get("init_run"):
+        snapshot = None
+        if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
+            model.load_state_dict(
+                torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
+            )
+        elif p.get("init_run"):  # a λ fine-tune starts where the feature λ's pretraining ended
+            model.load_state_dict(torch.load(Run(root, p["init_run"]).dir / PRETRAIN, weights_only=True))
             tcfg = dataclasses.replace(tcfg, steps=p["lambda_finetune"])
+        elif p.get("lambda_finetune"):  # the feature λ: pretraining, then its own fine-tune steps
+            snapshot = (tcfg.steps, run.dir / PRETRAIN)
+            tcfg = dataclasses.replace(tcfg, steps=tcfg.steps + p["lambda_finetune"])
         task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
-        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"{job.kind} λ={p['lam']}"))
+        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"{job.kind} λ={p['lam']}"), snapshot)
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])

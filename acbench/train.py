@@ -141,8 +141,12 @@ def train(
     ckpt: Path | None = None,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     report: Callable[[int, float], None] | None = None,
+    snapshot: tuple[int, Path] | None = None,
 ) -> dict[str, float]:
     """Train ``task`` for ``cfg.steps`` steps, resuming from ``ckpt`` if it holds a partial run.
+
+    ``snapshot=(step, path)`` also writes the trained module's state dict at that step (the
+    shared start of λ fine-tuning).
 
     Args:
         task: what one step computes.
@@ -225,6 +229,10 @@ def train(
             logs = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
         if logs and not np.isfinite(logs["loss"]):
             raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
+        if snapshot is not None and done == snapshot[0] and rank == 0:
+            tmp = f"{snapshot[1]}.tmp{os.getpid()}"
+            torch.save(module.state_dict(), tmp)
+            os.replace(tmp, snapshot[1])
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save(done)
             if report is not None:

@@ -172,6 +172,7 @@ def test_run_variants(extra, tmp_path):
     cond = rows[rows["kind"] == "conditional"]
     assert set(cond["eval"]) == {"chain", "full", "shuffled"}
     assert set(cond["position"]) >= {1, 2}
-    if "lambda_finetune=3" in extra:  # the middle λ trains 6 steps, the others 6 + 3
+    if "lambda_finetune=3" in extra:  # 6 shared steps at the middle λ, then 3 at each λ
         steps = rows[rows["kind"] == "baseline"].groupby("lam")["steps"].first()
-        assert steps.to_dict() == {0.0035: 9, 0.0067: 6, 0.013: 9, 0.025: 9}
+        assert steps.to_dict() == {0.0035: 9, 0.0067: 9, 0.013: 9, 0.025: 9}
+        assert len(list(tmp_path.glob("*/pretrain.pt"))) == 1
