@@ -219,9 +219,15 @@ def _execute(
     retry_failed: bool = True,
     executor: str = "local",
     workers: int = 2,
+    slurm: Optional[list[str]] = None,
 ) -> list:
-    from acbench.executors import make_executor
+    from acbench.executors import ExecutorError, make_executor, parse_parameters
     from acbench.runner import execute
+
+    try:
+        parameters = parse_parameters(slurm or [])
+    except ExecutorError as e:
+        _fail(str(e))
 
     jobs = _plan(configs, controls)
     few = sorted({len(c.lmbdas) for c in configs if len(c.lmbdas) < 4})
@@ -233,7 +239,11 @@ def _execute(
         )
     try:
         with Display(len(jobs), quiet) as disp:
-            ex = None if executor == "local" else make_executor(executor, workers=workers, root=out)
+            ex = (
+                None
+                if executor == "local"
+                else make_executor(executor, workers=workers, root=out, parameters=parameters)
+            )
             outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed, executor=ex)
     except KeyboardInterrupt:
         typer.secho(
@@ -362,6 +372,10 @@ def sweep(
     leaderboard: Annotated[Optional[Path], typer.Option(help="write leaderboards here when done")] = None,
     executor: Annotated[str, typer.Option(help="local | pool | slurm (submitit)")] = "local",
     workers: Annotated[int, typer.Option(help="processes for --executor pool")] = 2,
+    slurm: Annotated[
+        Optional[list[str]],
+        typer.Option("--slurm", help="submitit parameter key=value (timeout_min=4320, gpus_per_node=1, ...)"),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train every combination of a TOML grid (deduplicated, shared, resumable)."""
@@ -386,7 +400,7 @@ def sweep(
         _fail(str(e))
     if executor not in ("local", "pool", "slurm"):
         _fail(f"unknown executor {executor!r}; known: local, pool, slurm")
-    outcomes = _execute(configs, out, quiet, controls, retry_failed, executor, workers)
+    outcomes = _execute(configs, out, quiet, controls, retry_failed, executor, workers, slurm)
     failed = [o for o in outcomes if o.status == "failed"]
     if leaderboard is not None:
         _write_leaderboards(out, leaderboard, sweep=file, preset=preset, configs=configs, controls=controls)

@@ -88,7 +88,7 @@ def measure(batch: int, steps: int, warmup: int, tile: int = 256) -> dict[str, A
     cond.warm_start(base.state_dict())
     out: dict[str, Any] = {
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine(),
         "amp": str(amp_dtype(dev)),
         "threads": torch.get_num_threads(),
         "batch": batch,
@@ -124,7 +124,7 @@ def _flops(model: Any, x: Any) -> float:
 
     from acbench.train import rd_terms, to_float
 
-    model.train()
+    model.train().requires_grad_(True)  # a ChainTask froze it as the first codec
     x = to_float(x)
     with FlopCounterMode(display=False) as fc:
         bpp, mse = rd_terms(model(x), x)

@@ -209,3 +209,11 @@ def test_lambda_finetune_baselines_start_from_the_feature_lambda():
     assert not {j.id for j in independent} & {j.id for j in base}
     with pytest.raises(ConfigError, match="lambda_finetune must be >= 0"):
         expand({"preset": "tiny", "set": {"lambda_finetune": -1}})
+
+
+def test_bad_slurm_parameter_fails_before_any_work(tmp_path):
+    res = runner.invoke(
+        app, ["sweep", str(DATA / "sweep_tiny.toml"), "--out", str(tmp_path), "--slurm", "nokey"]
+    )
+    assert res.exit_code == 2 and "expected key=value, got 'nokey'" in res.output
+    assert not any(tmp_path.glob("*/model.pt"))
