@@ -488,10 +488,12 @@ def _write_leaderboards(
     if rows_csv is not None:
         import pandas as pd
 
+        from acbench.store import read_rows_csv
+
         if not rows_csv.is_file():
             _fail(f"rows file {rows_csv} does not exist; give a *_rows.csv written by `acbench leaderboard`")
         try:
-            rows = pd.read_csv(rows_csv, keep_default_na=False, na_values=[""])
+            rows = read_rows_csv(rows_csv)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
             _fail(f"{rows_csv} is not a rows CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
         missing = {"curve", "dataset", "kind", "lam", "component"} - set(rows.columns)

@@ -118,6 +118,24 @@ def load_rows(root: Path) -> tuple[Any, list[str]]:
             continue
         finished = (d / "done").exists() or (d / "error.txt").exists()
         if finished and (d / "rows.csv").exists():
-            frames.append(pd.read_csv(d / "rows.csv", keep_default_na=False, na_values=[""]))
+            frames.append(read_rows_csv(d / "rows.csv"))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows, skipped
+
+
+#: run and curve ids are hex strings; some ("12e345678901") would otherwise parse as numbers
+ID_COLUMNS = ("run_id", "curve", "anchor_curve", "matched_curve", "control_curve")
+
+
+def read_rows_csv(path: Path) -> Any:
+    """Long rows from a CSV, ids kept as strings, empty cells as NaN (as they were written)."""
+    import pandas as pd
+
+    return pd.read_csv(
+        path,
+        keep_default_na=False,
+        na_values=[""],
+        dtype={c: str for c in ID_COLUMNS},
+        low_memory=False,
+        float_precision="round_trip",  # the default parser can be 1 ulp off: rebuilt CSVs must match
+    )

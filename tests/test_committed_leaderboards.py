@@ -41,7 +41,7 @@ def test_committed_leaderboard_regenerates_from_its_rows(page, tmp_path, monkeyp
         (tmp_path / sweep).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / sweep, tmp_path / sweep)
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, [*args, "--rows", str(csv), "--no-plots"], catch_exceptions=False)
+    res = runner.invoke(app, [*args, "--rows", str(csv)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert (tmp_path / rel).read_text(encoding="utf-8") == text
     assert (tmp_path / csv).read_bytes() == (ROOT / csv).read_bytes()
