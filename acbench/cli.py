@@ -491,14 +491,16 @@ def _write_leaderboards(
         from acbench.store import read_rows_csv
 
         if not rows_csv.is_file():
-            _fail(f"rows file {rows_csv} does not exist; give a *_rows.csv written by `acbench leaderboard`")
+            _fail(
+                f"rows file {rows_csv} does not exist; give a *_rows.csv.gz written by `acbench leaderboard`"
+            )
         try:
             rows = read_rows_csv(rows_csv)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
             _fail(f"{rows_csv} is not a rows CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
         missing = {"curve", "dataset", "kind", "lam", "component"} - set(rows.columns)
         if missing:
-            _fail(f"{rows_csv} lacks the column(s) {', '.join(sorted(missing))}; is it a *_rows.csv?")
+            _fail(f"{rows_csv} lacks the column(s) {', '.join(sorted(missing))}; is it a *_rows.csv.gz?")
     else:
         from acbench.store import load_rows
 
@@ -523,7 +525,7 @@ def _write_leaderboards(
         about.append(
             f"Sweep file `{sweep}`, preset `{preset or 'as in the file'}`; trained by {trained} "
             f"(a rerun trains nothing). This page rebuilt from its own rows: `{command} --rows "
-            f"{out}/<dataset>_rows.csv`."
+            f"{out}/<dataset>_rows.csv.gz`."
         )
     out.mkdir(parents=True, exist_ok=True)
     for path in write_leaderboard(rows, out, command, plots=plots, title=title, about=about):

@@ -128,7 +128,7 @@ ID_COLUMNS = ("run_id", "curve", "anchor_curve", "matched_curve", "control_curve
 
 
 def read_rows_csv(path: Path) -> Any:
-    """Long rows from a CSV, ids kept as strings, empty cells as NaN (as they were written)."""
+    """Long rows from a CSV (or ``.csv.gz``), ids kept as strings, empty cells as NaN (as written)."""
     import pandas as pd
 
     return pd.read_csv(

@@ -19,6 +19,7 @@ from acbench.analysis.bdrate import (
     curve_points,
     multiset_bits,
     multiset_bpp,
+    paired_rate_change,
 )
 from acbench.analysis.synthetic import synthetic_rows
 
@@ -270,3 +271,34 @@ def test_bootstrap_without_complete_lambdas():
     b = bd_between(rows, "mshp-isomap-film-L2", BASE, bootstrap=50)
     assert (b["n_lam"] == 0).all() and b["bd_pchip"].isna().all()
     assert (b["reason_ci"] == "no interval: point estimate n/a").all()
+
+
+def _pair(rows: pd.DataFrame, test: str, **kw: object) -> pd.DataFrame:
+    sel = rows["curve"] == BASE
+    return paired_rate_change(rows[sel], rows[rows["curve"] == test], **kw)
+
+
+def test_paired_change_known_answers():
+    rows = _as_test(_as_test(synthetic_rows(), "same", 1.0), "cheaper", 0.9)
+    same, cheaper = _pair(rows, "same"), _pair(rows, "cheaper", bootstrap=500)
+    assert np.abs(same["change"]).max() < 1e-9 and (same["reason"] == "").all()
+    assert cheaper["change"].to_numpy() == pytest.approx([-10.0] * 3)
+    assert cheaper["significant"].all() and (cheaper["ci_high"] < 0).all()
+    assert (cheaper["d_psnr"] == 0).all() and (cheaper["n_lam"] == 5).all()
+    # a non-monotone test curve has no BD-rate, but a same-λ change
+    wobble = _as_test(synthetic_rows(), "wobble", lambda df: np.where(df["lam"] == df["lam"].max(), 0.5, 0.9))
+    assert math.isnan(bd_between(wobble, "wobble", BASE).set_index("component").loc["total", "bd_pchip"])
+    assert -50 < _pair(wobble, "wobble").set_index("component").loc["total", "change"] < -10
+
+
+def test_paired_change_shows_the_psnr_it_does_not_control():
+    rows = _as_test(synthetic_rows(), "blurrier", 1.0)
+    rows.loc[rows["curve"] == "blurrier", "psnr"] -= 0.5
+    p = _pair(rows, "blurrier")
+    assert p["change"].abs().max() < 1e-9
+    assert p["d_psnr"].to_numpy() == pytest.approx([-0.5] * 3) and (p["max_abs_d_psnr"] > 0.49).all()
+
+
+def test_paired_change_without_rows_says_why():
+    p = paired_rate_change(synthetic_rows().iloc[:0], synthetic_rows())
+    assert p["change"].isna().all() and (p["reason"] == "n/a: no rows to pair").all()

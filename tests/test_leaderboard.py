@@ -93,7 +93,7 @@ def test_leaderboard_matches_golden(tmp_path):
 def test_leaderboard_is_deterministic(tmp_path):
     a = _write(tmp_path / "a")
     b = _write(tmp_path / "b")
-    assert [p.name for p in a] == ["synthetic.md", "synthetic_rows.csv"]
+    assert [p.name for p in a] == ["synthetic.md", "synthetic_rows.csv.gz"]
     for pa, pb in zip(a, b, strict=True):
         assert pa.read_bytes() == pb.read_bytes()
     shuffled = _fixed_rows().sample(frac=1.0, random_state=1)
@@ -114,7 +114,7 @@ def test_leaderboard_content(tmp_path):
     na_line = next(ln for ln in lines if ln.startswith("| random") and "conv1x1" in ln)
     assert "n/a[^" in na_line
     assert "]: needs >= 4 points (got 2)" in text
-    assert "[synthetic_rows.csv](synthetic_rows.csv)" in text
+    assert "[synthetic_rows.csv.gz](synthetic_rows.csv.gz)" in text
     assert "### Attribution: where the saving comes from (total)" in text
     assert "### Attribution per component (y / z)" in text and "### Models compared" in text
     assert "zero control failed: ValueError: loss is NaN at step 412" in text
@@ -145,7 +145,7 @@ def test_leaderboard_per_dataset(tmp_path):
     paths = write_leaderboard(rows, tmp_path, COMMAND, bootstrap=0, plots=False)
     assert sorted(p.name for p in paths if p.suffix == ".md") == ["other.md", "synthetic.md"]
     only = write_leaderboard(rows, tmp_path / "x", COMMAND, dataset="other", plots=False)
-    assert [p.name for p in only] == ["other.md", "other_rows.csv"]
+    assert [p.name for p in only] == ["other.md", "other_rows.csv.gz"]
 
 
 def test_run_report():

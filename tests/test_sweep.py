@@ -46,13 +46,13 @@ def test_tiny_sweep_end_to_end_then_cached(tmp_path):
     common = ["--sweep", str(sub), "--preset", "tiny", "--out", str(lb), "--no-controls", "--no-plots"]
     res = runner.invoke(app, ["leaderboard", "--runs", str(tmp_path), *common], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    rows = pd.read_csv(lb / "photos_rows.csv")
+    rows = pd.read_csv(lb / "photos_rows.csv.gz")
     assert rows.loc[rows["kind"] == "conditional", "curve"].nunique() == 1
     assert set(rows["kind"]) == {"baseline", "conditional"}
     first = (lb / "photos.md").read_bytes()
     assert b"Provenance: code: `0.1.0" in first
     # ... and rebuilt from its own rows CSV, byte for byte
-    res = runner.invoke(app, ["leaderboard", "--rows", str(lb / "photos_rows.csv"), *common])
+    res = runner.invoke(app, ["leaderboard", "--rows", str(lb / "photos_rows.csv.gz"), *common])
     assert res.exit_code == 0, res.output
     assert (lb / "photos.md").read_bytes() == first
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/model.pt")} == models

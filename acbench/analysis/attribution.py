@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from acbench.analysis.bdrate import COMPONENTS, DESCRIPTIVE, _compare, clean_rows
+from acbench.analysis.bdrate import COMPONENTS, DESCRIPTIVE, _compare, clean_rows, paired_rate_change
 
 COMPARISONS = ("baseline", "matched", "control", "content")
 TITLES = {
@@ -47,6 +47,8 @@ PARTS = (
 )
 MAX_REASON = 80
 IS_CONTROL = "is the zero control"
+# Columns of paired_rate_change kept as paired_<name>: the same-λ comparison beside the BD-rate.
+PAIRED = ("change", "d_psnr", "max_abs_d_psnr", "ci_low", "ci_high", "significant", "reason")
 
 
 def _text(v: object) -> str:
@@ -141,7 +143,10 @@ def attribution_table(
         ``against_params``, ``missing`` (which reference is missing and why; ``""`` when
         present), ``note`` (a reference that failed at some λ), then the columns of
         :func:`~acbench.analysis.bdrate.bd_between` (always with ``ci_low``, ``ci_high``,
-        ``significant`` and ``reason_ci``; NaN / False / ``""`` without a bootstrap).
+        ``significant`` and ``reason_ci``; NaN / False / ``""`` without a bootstrap), and the
+        same-λ comparison of :func:`~acbench.analysis.bdrate.paired_rate_change` as
+        ``paired_change``, ``paired_d_psnr``, ``paired_max_abs_d_psnr``, ``paired_ci_low``,
+        ``paired_ci_high``, ``paired_significant`` and ``paired_reason``.
     """
     if images not in ("conditioned", "all"):
         raise ValueError(f"images must be 'conditioned' or 'all', not {images!r}")
@@ -184,15 +189,10 @@ def attribution_table(
             missing, note = _missing(which, against, a is not None, failures, is_zero, recorded)
             if g.empty and not missing:
                 missing = "no conditioned images (chain position >= 2)"
+            ref = pick(a, ev) if a is not None and not missing else g.iloc[:0]
+            comps = list(COMPONENTS)
             bd = _compare(
-                pick(a, ev) if a is not None and not missing else g.iloc[:0],
-                g,
-                rate,
-                list(COMPONENTS),
-                bootstrap,
-                seed,
-                ("n/a: " + missing) if missing else "",
-                light=True,
+                ref, g, rate, comps, bootstrap, seed, ("n/a: " + missing) if missing else "", light=True
             )
             if images == "conditioned" and "reason_ci" in bd:
                 bd["reason_ci"] = bd["reason_ci"].str.replace(
@@ -205,6 +205,8 @@ def attribution_table(
                 bd["ci_low"] = bd["ci_high"] = np.nan
                 bd["significant"] = False
                 bd["reason_ci"] = ""
+            pair = paired_rate_change(ref, g, rate, comps, bootstrap, seed)
+            bd = bd.assign(**{f"paired_{c}": pair[c].to_numpy() for c in PAIRED})
             head = {
                 "curve": curve,
                 "comparison": which,

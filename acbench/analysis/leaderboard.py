@@ -223,6 +223,29 @@ def _attr_cell(r: pd.Series, notes: Footnotes, bootstrap: int, ci: bool = True, 
     return text
 
 
+def _same_lam_cells(by: pd.DataFrame, which: str, notes: Footnotes, bootstrap: int) -> tuple[str, str, str]:
+    """Same-λ change of one comparison: (total with interval, "y / z", "ΔPSNR (max |Δ|)")."""
+    t = by.loc[(which, "total")]
+    if t["missing"]:
+        return _esc(str(t["missing"])), "", ""
+
+    def cell(r: pd.Series, ci: bool) -> str:
+        if math.isnan(r["paired_change"]):
+            return "n/a" + notes.ref(str(r["paired_reason"]) or "not available")
+        text = _r2(r["paired_change"]) + (SIG if ci and bool(r["paired_significant"]) else "")
+        if ci and bootstrap > 0 and not math.isnan(r["paired_ci_low"]):
+            text += f" [{_r2(r['paired_ci_low'])}, {_r2(r['paired_ci_high'])}]"
+        return text
+
+    yz = " / ".join(cell(by.loc[(which, c)], ci=False) for c in ("y", "z"))
+    dp = (
+        ""
+        if math.isnan(t["paired_d_psnr"])
+        else f"{round(t['paired_d_psnr'], 3) + 0.0:+.3f} ({t['paired_max_abs_d_psnr']:.3f})"
+    )
+    return cell(t, ci=True), yz, dp
+
+
 def _pair_cell(by: pd.DataFrame, which: str, notes: Footnotes, bootstrap: int) -> str:
     """y and z of one comparison, "-1.94* / -6.56*" (the missing reference named once)."""
     y, z = by.loc[(which, "y")], by.loc[(which, "z")]
@@ -262,6 +285,19 @@ ATTR_LEGEND = (
 )
 
 
+SAME_LAM = ("content", "control")
+SAME_LAM_LEGEND = (
+    "BD-rate needs monotone RD curves that overlap in PSNR, which short trainings often fail to "
+    "give (the n/a above). Two evaluations of one model (true vs shuffled references), or two "
+    "models of one architecture and budget (vs the zero control), can still be compared point "
+    "by point: each cell is the rate change in % of the `chain` evaluation on its conditioned "
+    "images against the reference at the same λ on the same images, averaged over λ "
+    "(negative = saving), with a 95 % interval over eval images for the total. "
+    "ΔPSNR: the mean PSNR change in dB (the largest |Δ| over λ in brackets): the rate change "
+    "is a saving only where the PSNR hardly moves."
+)
+
+
 def _attr_keys(attr: pd.DataFrame) -> list[str]:
     keys = _row_keys(attr)
     keys = [*keys[:3], "chain", *keys[3:]]
@@ -274,14 +310,21 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
     """Attribution tables (total with intervals; y / z; models) and the spread across seeds."""
     keys = _attr_keys(attr)
     heads = {"chain": "L"}
-    total, yz, models = [], [], []
+    total, yz, models, same = [], [], [], []
+    paired = "paired_change" in attr
     for key, g in attr.groupby(keys, sort=True, dropna=False):
         rec = {heads.get(k, k): (f"`{v}`" if k == "curve" else v) for k, v in zip(keys, key, strict=True)}
         by = g.set_index(["comparison", "component"])
-        t, p, m = dict(rec), dict(rec), dict(rec)
+        t, p, m, s = dict(rec), dict(rec), dict(rec), dict(rec)
         for which in COMPARISONS:
             t[TITLES[which] + " ↓"] = _attr_cell(by.loc[(which, "total")], notes, bootstrap)
             p[TITLES[which] + " ↓"] = _pair_cell(by, which, notes, bootstrap)
+        if paired:
+            for which in SAME_LAM:
+                cells = _same_lam_cells(by, which, notes, bootstrap)
+                for head, c in zip((" total ↓", " y / z ↓", " ΔPSNR dB"), cells, strict=True):
+                    s[TITLES[which] + head] = c
+            same.append(s)
         first = g.iloc[0]
         m["model"] = _size_cell(first.get("steps"), first.get("params"))
         for which in ("baseline", "matched", "control"):
@@ -305,6 +348,12 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
         "### Models compared (training steps · parameters)",
         markdown_table(pd.DataFrame(models), notes),
     ]
+    if same:
+        parts[6:6] = [
+            "### Same λ, same images: content gain and zero control without curve fitting",
+            SAME_LAM_LEGEND,
+            markdown_table(pd.DataFrame(same), notes),
+        ]
     spread = _seed_section(attr, notes)
     if spread:
         parts.append(spread)
@@ -538,8 +587,8 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
 
     For each (mixer, sites, L) with at least 3 orderings: ρ between ``q_dist_ratio`` (neighbour /
     random distance on the eval chains; lower = closer neighbours) and the total BD-rate vs the
-    baseline, and the content gain (true vs shuffled references) where the attribution has it.
-    ρ > 0: orderings with closer neighbours save more.
+    baseline, and the content gain (true vs shuffled references; BD-rate and same-λ change) where
+    the attribution has it. ρ > 0: orderings with closer neighbours save more.
     """
     if "q_dist_ratio" not in main:
         return ""
@@ -551,16 +600,18 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
         content = attr[(attr["comparison"] == "content") & (attr["component"] == "total")]
     lines = []
     for (mixer, sites, length), g in tot.groupby(["mixer", "sites", "chain"], sort=True):
-        g = g.dropna(subset=["q_dist_ratio", "bd_pchip"]).drop_duplicates("ordering")
+        g = g.dropna(subset=["q_dist_ratio"]).drop_duplicates("ordering")
         if g["ordering"].nunique() < 3:
             continue
-        targets = [("BD-rate vs baseline", g.set_index("ordering")["bd_pchip"])]
+        targets = [("BD-rate vs baseline", g.set_index("ordering")["bd_pchip"].dropna())]
         if not content.empty:
             c = content[
                 (content["mixer"] == mixer) & (content["sites"] == sites) & (content["chain"] == length)
             ]
-            c = c.dropna(subset=["bd_pchip"]).drop_duplicates("ordering").set_index("ordering")["bd_pchip"]
-            targets.append(("content gain", c))
+            for col, name in (("bd_pchip", "content gain"), ("paired_change", "content gain at the same λ")):
+                if col in c:
+                    t = c.dropna(subset=[col]).drop_duplicates("ordering").set_index("ordering")[col]
+                    targets.append((name, t))
         q = g.set_index("ordering")["q_dist_ratio"]
         said = []
         for name, t in targets:
@@ -765,7 +816,7 @@ def write_leaderboard(
     title: str | None = None,
     about: Sequence[str] = (),
 ) -> list[Path]:
-    """Write ``<dataset>.md``, ``<dataset>_rows.csv`` and RD plots for each dataset.
+    """Write ``<dataset>.md``, ``<dataset>_rows.csv.gz`` and RD plots for each dataset.
 
     Args:
         rows: Long rows (any number of datasets; failed runs are listed, not compared).
@@ -806,9 +857,12 @@ def write_leaderboard(
                     rd_plot(g, path, str(codec))
                     pngs[(str(codec), _num(tile))] = path.name
                     pre.append(path)
-        csv = out_dir / f"{slug}_rows.csv"
+        csv = out_dir / f"{slug}_rows.csv.gz"
         keys = [c for c in ("curve", "eval", "lam", "image", "component", "run_id") if c in sub]
-        sub.sort_values(keys, kind="stable").to_csv(csv, index=False, lineterminator="\n")
+        # gzip (with no timestamp) keeps committed rows ~15x smaller and the file reproducible
+        sub.sort_values(keys, kind="stable").to_csv(
+            csv, index=False, lineterminator="\n", compression={"method": "gzip", "mtime": 0}
+        )
         md = out_dir / f"{slug}.md"
         text = leaderboard_markdown(
             sub, command, str(name), bootstrap, seed, rate, pngs, csv.name, date, title, about
