@@ -223,6 +223,8 @@ def test_run_report_attribution_block():
     assert f"step-matched anchor `{ANCHOR}` 1,000 · 1,000,000" in rep
     assert "of the " in rep and "% training budget (step-matched anchor)" in rep
     assert "7 conditioned images" in rep
+    same = next(ln for ln in rep.splitlines() if ln.startswith("Same λ, same images"))
+    assert "content gain -3.56* [" in same and "ΔPSNR +0.000 (0.000) dB" in same
     assert run_report(rows, bootstrap=200, curves=[FILM]) == rep
 
 

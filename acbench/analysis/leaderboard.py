@@ -425,6 +425,15 @@ def _report_attribution(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) ->
         "Models (training steps · parameters): " + "; ".join(models) + ".",
         attribution_sentence(attr, "total"),
     ]
+    if "paired_change" in attr:
+        said = []
+        for which in SAME_LAM:
+            total, yz, dp = _same_lam_cells(by, which, notes, bootstrap)
+            said.append(f"{TITLES[which]} {total}" + (f" % (y / z {yz}), ΔPSNR {dp} dB" if dp else ""))
+        lines.append(
+            "Same λ, same images (no curve fitting; a saving only where ΔPSNR, the largest |Δ| "
+            "over λ in brackets, is near 0): " + "; ".join(said) + "."
+        )
     return "\n\n".join(lines)
 
 
