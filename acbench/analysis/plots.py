@@ -65,6 +65,7 @@ def rd_plot(rows: pd.DataFrame, path: str | Path, codec: str, rate: str = "bpp_r
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
     import seaborn as sns
 
     path = Path(path)
@@ -96,6 +97,10 @@ def rd_plot(rows: pd.DataFrame, path: str | Path, codec: str, rate: str = "bpp_r
                     zorder=3 if base else 2,
                 )
             ax.set_xscale("log")
+            # a rate range of less than a decade would get overlapping scientific minor labels
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=4))
+            ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%.3g"))
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
             ax.set_title(f"{comp}")
             ax.set_xlabel(f"{comp} rate ({rate}, bits per pixel)")
             ax.grid(True, which="both", lw=0.3, alpha=0.5)
