@@ -24,7 +24,7 @@ import torch
 
 def main() -> None:
     from acbench.codecs.base import build_codec
-    from acbench.config import DataConfig, TrainConfig, from_dict, preset
+    from acbench.config import DataConfig, from_dict, preset
     from acbench.data.cache import load_split
     from acbench.evaluate import code_chains, rows_of
     from acbench.train import BaselineTask, train

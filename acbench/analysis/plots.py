@@ -65,8 +65,8 @@ def rd_plot(rows: pd.DataFrame, path: str | Path, codec: str, rate: str = "bpp_r
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import ticker
     import seaborn as sns
+    from matplotlib import ticker
 
     path = Path(path)
     rows = clean_rows(rows)
