@@ -210,3 +210,11 @@ def test_ordering_quality_vs_saving_line():
     two = synthetic_rows(orderings=("isomap", "random"))
     two["q_dist_ratio"] = 0.5
     assert "Ordering quality vs saving" not in leaderboard_markdown(two, "cmd", "synthetic", bootstrap=0)
+
+
+def test_spearman_p_value_is_exact_for_few_orderings():
+    from acbench.analysis.leaderboard import spearman
+
+    assert spearman([0.3, 0.6, 1.0], [-0.1, 0.0, 0.2]) == pytest.approx((1.0, 1 / 3))
+    rho, p = spearman([1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5])
+    assert rho == pytest.approx(29 / 35) and p == pytest.approx(42 / 720)  # SciPy's t approximation: 0.042
