@@ -623,7 +623,7 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
     """
     if "q_dist_ratio" not in main:
         return ""
-    tot = main[(main["component"] == "total") & (main["mixer"] != "zero")]
+    tot = main[(main["component"] == "total") & ~main["mixer"].astype(str).str.startswith("zero")]
     content = pd.DataFrame()
     if not attr.empty and "comparison" in attr:
         content = attr[(attr["comparison"] == "content") & (attr["component"] == "total")]
