@@ -337,15 +337,17 @@ def _figures(
     return out
 
 
+def _resample_weights(n: int, k: int, seed: int) -> np.ndarray:
+    """``[n, k]`` weights of ``n`` resamples (with replacement) of ``k`` images; rows sum to 1."""
+    idx = np.random.default_rng(seed).integers(0, k, size=(n, k))
+    return np.bincount((idx + (np.arange(n) * k)[:, None]).ravel(), minlength=n * k).reshape(n, k) / k
+
+
 def _bootstrap(
     m: _Matrices, todo: Sequence[bool], n: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample images with replacement; ``(low, high, valid fraction)`` per component to do."""
-    k = m.images.size
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, k, size=(n, k))
-    counts = np.bincount((idx + (np.arange(n) * k)[:, None]).ravel(), minlength=n * k)
-    w = counts.reshape(n, k) / k
+    w = _resample_weights(n, m.images.size, seed)
     pa, pt = w @ m.psnr_a.T, w @ m.psnr_t.T
     low, high, valid = (np.full(len(todo), np.nan) for _ in range(3))
     for ci in np.flatnonzero(todo):
@@ -623,10 +625,7 @@ def paired_rate_change(
     out.loc[~np.isfinite(out["change"]), "reason"] = "n/a: zero anchor rate"
     k = m.images.size
     if bootstrap > 0 and k >= MIN_BOOTSTRAP_IMAGES:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, k, size=(bootstrap, k))
-        w = np.bincount((idx + (np.arange(bootstrap) * k)[:, None]).ravel(), minlength=bootstrap * k)
-        w = w.reshape(bootstrap, k) / k
+        w = _resample_weights(bootstrap, k, seed)
         with np.errstate(invalid="ignore", divide="ignore"):
             vals = 100.0 * (np.einsum("nk,clk->cnl", w, rt) / np.einsum("nk,clk->cnl", w, ra) - 1.0)
         vals = vals.mean(-1)  # [component, resample]
