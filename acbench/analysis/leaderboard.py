@@ -311,7 +311,6 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
     keys = _attr_keys(attr)
     heads = {"chain": "L"}
     total, yz, models, same = [], [], [], []
-    paired = "paired_change" in attr
     for key, g in attr.groupby(keys, sort=True, dropna=False):
         rec = {heads.get(k, k): (f"`{v}`" if k == "curve" else v) for k, v in zip(keys, key, strict=True)}
         by = g.set_index(["comparison", "component"])
@@ -319,12 +318,10 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
         for which in COMPARISONS:
             t[TITLES[which] + " ↓"] = _attr_cell(by.loc[(which, "total")], notes, bootstrap)
             p[TITLES[which] + " ↓"] = _pair_cell(by, which, notes, bootstrap)
-        if paired:
-            for which in SAME_LAM:
-                cells = _same_lam_cells(by, which, notes, bootstrap)
-                for head, c in zip((" total ↓", " y / z ↓", " ΔPSNR dB"), cells, strict=True):
-                    s[TITLES[which] + head] = c
-            same.append(s)
+        for which in SAME_LAM:
+            cells = _same_lam_cells(by, which, notes, bootstrap)
+            for head, c in zip((" total ↓", " y / z ↓", " ΔPSNR dB"), cells, strict=True):
+                s[TITLES[which] + head] = c
         first = g.iloc[0]
         m["model"] = _size_cell(first.get("steps"), first.get("params"))
         for which in ("baseline", "matched", "control"):
@@ -337,6 +334,7 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
         total.append(t)
         yz.append(p)
         models.append(m)
+        same.append(s)
     ci = f" [95 % interval, {bootstrap} resamples of eval images]" if bootstrap > 0 else ""
     parts = [
         "### Attribution: where the saving comes from (total)",
@@ -345,15 +343,12 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
         markdown_table(pd.DataFrame(total), notes),
         "### Attribution per component (y / z)",
         markdown_table(pd.DataFrame(yz), notes),
+        "### Same λ, same images: content gain and zero control without curve fitting",
+        SAME_LAM_LEGEND,
+        markdown_table(pd.DataFrame(same), notes),
         "### Models compared (training steps · parameters)",
         markdown_table(pd.DataFrame(models), notes),
     ]
-    if same:
-        parts[6:6] = [
-            "### Same λ, same images: content gain and zero control without curve fitting",
-            SAME_LAM_LEGEND,
-            markdown_table(pd.DataFrame(same), notes),
-        ]
     spread = _seed_section(attr, notes)
     if spread:
         parts.append(spread)
@@ -425,15 +420,14 @@ def _report_attribution(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) ->
         "Models (training steps · parameters): " + "; ".join(models) + ".",
         attribution_sentence(attr, "total"),
     ]
-    if "paired_change" in attr:
-        said = []
-        for which in SAME_LAM:
-            total, yz, dp = _same_lam_cells(by, which, notes, bootstrap)
-            said.append(f"{TITLES[which]} {total}" + (f" % (y / z {yz}), ΔPSNR {dp} dB" if dp else ""))
-        lines.append(
-            "Same λ, same images (no curve fitting; a saving only where ΔPSNR, the largest |Δ| "
-            "over λ in brackets, is near 0): " + "; ".join(said) + "."
-        )
+    said = []
+    for which in SAME_LAM:
+        total, yz, dp = _same_lam_cells(by, which, notes, bootstrap)
+        said.append(f"{TITLES[which]} {total}" + (f" % (y / z {yz}), ΔPSNR {dp} dB" if dp else ""))
+    lines.append(
+        "Same λ, same images (no curve fitting; a saving only where ΔPSNR, the largest |Δ| "
+        "over λ in brackets, is near 0): " + "; ".join(said) + "."
+    )
     return "\n\n".join(lines)
 
 
