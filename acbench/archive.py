@@ -818,8 +818,14 @@ def compress_folder(
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {k: v for k, v in archive_info(out).items() if k != "items"}
+    worst = min(
+        ((r["psnr"], outs[i]) for ch, rs in zip(chains, recs) for i, r in zip(ch, rs)),
+        key=lambda t: t[0],
+    )
     return {
         **summary,
+        "psnr_min": worst[0],
+        "psnr_min_name": worst[1],
         "archive": str(out),
         "run_id": run.run_id,
         "note": note,
@@ -997,6 +1003,16 @@ class _Archive:
     @property
     def n(self) -> int:
         return len(self.header["items"]["name"])
+
+    @property
+    def end(self) -> int:
+        """Where the archive ends (its header's sizes): bytes after it belong to no item."""
+        return self.payload_start + self.header["payload_bytes"]
+
+    @property
+    def trailing(self) -> int:
+        """Bytes after the archive's end (appended by a copy or another program); ignored."""
+        return max(0, self.file_size - self.end)
 
     def item_offsets(self) -> list[int]:
         offs, o = [], self.payload_start + self.header["items_offset"]
@@ -1182,14 +1198,22 @@ def _find_models(
     for role in ("first", "conditional"):
         e = h["model"][role]
         need = f"{role} model of run {e['run_id']} ({e['file']}, sha256 {e['sha256'][:12]}…)"
+        damaged = ""
         if e.get("embedded"):
             off, n = e["embedded"]
             where = (str(arc.path), arc.payload_start + off, n)
             mf = ModelFile(role, e["run_id"], e["file"], e["sha256"], e["bytes"], {}, archive=where)
-            if off + n <= arc.file_size - arc.payload_start and _sha256(mf.read()) == e["sha256"]:
+            if off + n > arc.file_size - arc.payload_start:
+                damaged = "truncated: the archive ends inside it"
+            elif (got := _sha256(mf.read())) != e["sha256"]:
+                damaged = f"its sha256 {got[:12]}… does not match the {e['sha256'][:12]}… recorded"
+            else:
                 out.append(mf)
                 continue
-            notes.append(f"the embedded {role} model is damaged; the {need} was looked for on disk")
+            notes.append(
+                f"the embedded copy of the {role} model is damaged ({damaged}); the identical model "
+                "was found on disk and used"
+            )
         found, mismatched, seen = None, [], set()
         for p, specific in _candidates(e, role, model, runs_root):
             if not p.is_file() or p.resolve() in seen:
@@ -1202,6 +1226,13 @@ def _find_models(
             if specific:
                 mismatched.append(f"{p} (sha256 {digest[:12]}…)")
         if found is None:
+            if damaged:
+                raise ArchiveError(
+                    f"the archive's embedded copy of the {role} model is damaged ({damaged}), and the "
+                    f"intact {need} was not found on disk"
+                    + (f" ({', '.join(mismatched)} differs)" if mismatched else "")
+                    + ". Re-copy the archive from its source, or pass --model RUN_DIR of that run"
+                )
             if mismatched:
                 raise ArchiveError(
                     f"model hash mismatch: the archive needs the {need}, but "
@@ -1338,6 +1369,11 @@ def decompress_archive(
             elif status != "ok":
                 lost.append({"name": r["name"], "reason": detail})
     warnings = list(notes)
+    if arc.trailing:
+        warnings.append(
+            f"{arc.trailing:,} byte(s) after the archive's end were ignored (appended by a copy or "
+            "another program?); every image is checksummed, so what was restored is intact"
+        )
     coder_info = h.get("coder", {})
     here = _platform()
     if mismatch:
@@ -1404,13 +1440,15 @@ def archive_info(path: Path) -> dict[str, Any]:
             )
     px = sum(w * hh for w, hh in zip(it["w"], it["h"]))
     streams = sum(sum(ls) for ls in it["len"])
+    size = min(arc.file_size, arc.end)  # bytes appended after the end are not the archive's
     model_bytes = sum(h["model"][r]["bytes"] for r in ("first", "conditional") if h["model"][r]["embedded"])
     tot = h["totals"]
     return {
         "path": str(arc.path),
         "version": h["version"],
         "bytes": arc.file_size,
-        "complete": arc.file_size >= arc.payload_start + h["payload_bytes"],
+        "complete": arc.file_size >= arc.end,
+        "trailing_bytes": arc.trailing,
         "images": arc.n,
         "pixels": px,
         "chains": len(h["chains"]),
@@ -1425,7 +1463,7 @@ def archive_info(path: Path) -> dict[str, Any]:
         },
         "ordering": h.get("ordering", {}),
         "coder": h.get("coder", {}),
-        "bpp_file": 8 * arc.file_size / px,
+        "bpp_file": 8 * size / px,
         "bpp_streams": 8 * streams / px,
         "bpp_est": tot["bits_est"] / px,
         "bpp_baseline_est": None if tot["base_bits_est"] is None else tot["base_bits_est"] / px,
@@ -1433,7 +1471,7 @@ def archive_info(path: Path) -> dict[str, Any]:
         "psnr_mean": tot["psnr_mean"],
         "stream_bytes": streams,
         "model_bytes": model_bytes,
-        "overhead_bytes": arc.file_size - streams - model_bytes,
+        "overhead_bytes": size - streams - model_bytes,
         "items": items,
     }
 
@@ -1449,14 +1487,20 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
     o = info["ordering"]
     lines = [
         f"{info['path']}: acbench archive v{info['version']}, {info['bytes']:,} bytes"
-        + ("" if info["complete"] else "  (TRUNCATED: shorter than its header says)"),
+        + ("" if info["complete"] else "  (TRUNCATED: shorter than its header says)")
+        + (
+            f"  ({info['trailing_bytes']:,} bytes after the archive's end: ignored)"
+            if info.get("trailing_bytes")
+            else ""
+        ),
         f"  model     run {m['run_id']}  ({'embedded' if m['embedded'] else 'not embedded'}); "
         f"first image: run {m['first']['run_id']}/{m['first']['file']} sha256 {m['first']['sha256'][:12]}…, "
         f"others: {m['conditional']['file']} sha256 {m['conditional']['sha256'][:12]}…",
         f"  ordering  {o.get('name')} on {o.get('features')} features ({o.get('embedded_at')})"
         + (f"; {o['note']}" if o.get("note") else ""),
         f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
-        f"{info['pixels']:,} px, mean PSNR {f(info['psnr_mean'], '.2f')} dB",
+        f"{info['pixels']:,} px",
+        _lossy_line(info),
         f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
         f"model estimate {info['bpp_est']:.4f})",
         f"  baseline  each image alone: {f(info['bpp_baseline_real'])} real, "
@@ -1483,6 +1527,25 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
     if len(items) < len(info["items"]):
         lines.append(f"  … {len(info['items']) - len(items)} more")
     return "\n".join(lines)
+
+
+def _lossy_line(info: dict[str, Any]) -> str:
+    """What decompressing restores, and how far it is from the originals (PSNR, 8-bit RGB)."""
+    what = (
+        "  lossy     decompress restores the codec's reconstruction (checked against the encoder's "
+        "by checksum), not the original pixels; "
+    )
+    if info.get("psnr_mean") is None:
+        return what + "PSNR against the originals was not recorded"
+    if "psnr_min" in info:  # a compress summary: the originals were at hand
+        return (
+            what + f"PSNR against the originals: mean {info['psnr_mean']:.2f} dB, "
+            f"lowest {info['psnr_min']:.2f} dB ({info['psnr_min_name']})"
+        )
+    return (
+        what + f"mean PSNR against the originals {info['psnr_mean']:.2f} dB, as measured when "
+        "compressing (info does not read the originals)"
+    )
 
 
 def format_restored(summary: dict[str, Any]) -> str:

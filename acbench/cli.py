@@ -640,6 +640,10 @@ from acbench.cli_search import search  # noqa: E402  (light: no optuna / torch a
 
 app.command()(search)
 
+from acbench.cli_zoo import zoo_app  # noqa: E402  (light: no torch at import)
+
+app.add_typer(zoo_app, name="zoo")
+
 
 @app.command("ls")
 def ls(

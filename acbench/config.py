@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = 1  # bump when the meaning of stored rows changes; older run folders are then reported
+# bump when the training loop changes what a config trains (schedule, validation, augmentation):
+# part of every run id, so cached runs and shipped zoo models of another protocol are not reused
+PROTOCOL = 2
 
 SITES = ("hyper_analysis", "hyper_synthesis", "latent_prior", "hyper_prior")
 PAPER_SITES = ("hyper_analysis", "hyper_synthesis")
@@ -47,6 +50,8 @@ class DataConfig:
     root: str | None = None  # folder for the ``folder`` dataset
     tile: int = 64  # tile / crop side in pixels
     eval_fraction: float = 0.2
+    # held out of the train split for the convergence figure (never trained on, never evaluated)
+    val_fraction: float = 0.0
     max_items: int = 0  # 0 = all
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)  # the dataset's own options
@@ -66,6 +71,13 @@ class TrainConfig:
     clip: float = 1.0
     checkpoint_every: int = 100
     seed: int = 0
+    # the last ``decay_steps`` steps run at ``lr * decay`` (step decay; 0 = constant lr)
+    decay_steps: int = 0
+    decay: float = 0.1
+    # parameters loaded from a warm start train at ``lr * warm_lr_scale``; new ones (mixers) at lr
+    warm_lr_scale: float = 1.0
+    # random flips and 90-degree rotations (one per sample, the same for a whole chain)
+    augment: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,9 @@ class RunConfig:
     lambda_finetune: int = 0
     eval_batch: int = 64
     seed: int = 0
+    # conditional models and their controls are trained with train.seed, +1, ..., +seeds-1
+    # (baselines and the ordering shared); reports pool them with seed-and-image intervals
+    seeds: int = 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,21 +116,37 @@ class RunConfig:
 PRESETS: dict[str, RunConfig] = {
     "tiny": RunConfig(
         preset="tiny",
-        data=DataConfig(tile=64, max_items=60, eval_fraction=0.25),
+        data=DataConfig(tile=64, max_items=60, eval_fraction=0.25, val_fraction=0.1),
         codec=Component("mshp", {"N": 8, "M": 12}),
         lmbdas=(0.0035, 0.0067, 0.013, 0.025),
-        baseline_train=TrainConfig(steps=6, batch=4, lr=1e-3, checkpoint_every=3),
-        train=TrainConfig(steps=4, batch=2, lr=1e-3, checkpoint_every=2),
+        baseline_train=TrainConfig(steps=6, batch=4, lr=1e-3, checkpoint_every=3, decay_steps=2),
+        train=TrainConfig(
+            steps=4, batch=2, lr=1e-3, checkpoint_every=2, decay_steps=2, warm_lr_scale=0.1, augment=True
+        ),
         eval_batch=16,
     ),
+    # baselines: 5000 steps shared at the feature λ, then 3000 at each λ, the last 2000 of them
+    # at lr / 10 (shipped in acbench/zoo for ZOO_LAMBDAS); conditional models and controls:
+    # mixers at 1e-3, warm-started weights at 1e-4, the last half at a tenth; 3 seeds
     "cpu": RunConfig(
         preset="cpu",
-        data=DataConfig(tile=64),
+        data=DataConfig(tile=64, val_fraction=0.1),
         codec=Component("mshp", {"N": 32, "M": 48}),
         lmbdas=(0.0035, 0.0067, 0.013, 0.025),
-        baseline_train=TrainConfig(steps=2000, batch=16, lr=1e-3, checkpoint_every=500),
-        train=TrainConfig(steps=300, batch=8, lr=3e-4, checkpoint_every=100),
-        lambda_finetune=1000,
+        baseline_train=TrainConfig(
+            steps=5000, batch=16, lr=1e-3, checkpoint_every=500, decay_steps=2000, augment=True
+        ),
+        train=TrainConfig(
+            steps=160,
+            batch=8,
+            lr=1e-3,
+            checkpoint_every=40,
+            decay_steps=80,
+            warm_lr_scale=0.1,
+            augment=True,
+        ),
+        lambda_finetune=3000,
+        seeds=3,
     ),
     "paper": RunConfig(
         preset="paper",
@@ -288,12 +319,20 @@ def validate(cfg: RunConfig, import_plugins: bool = True) -> RunConfig:
     for t in (cfg.train, cfg.baseline_train):
         if t.steps < 0 or t.batch < 1 or t.lr <= 0:
             raise ConfigError(f"training needs steps >= 0, batch >= 1, lr > 0 (got {t})")
+        if t.decay_steps < 0 or not 0 < t.decay <= 1 or not t.warm_lr_scale > 0:
+            raise ConfigError(
+                f"training needs decay_steps >= 0, 0 < decay <= 1 and warm_lr_scale > 0 (got {t})"
+            )
+    if cfg.seeds < 1:
+        raise ConfigError(f"seeds must be >= 1 (got {cfg.seeds}); e.g. --set seeds=3")
     if cfg.shared_transforms and not cfg.warm_start:
         raise ConfigError("shared_transforms needs warm_start (the transforms are the baseline's)")
     if cfg.data.tile < 16:
         raise ConfigError(f"data.tile must be >= 16 px (got {cfg.data.tile})")
     if not 0 < cfg.data.eval_fraction < 1:
         raise ConfigError(f"data.eval_fraction must be in (0, 1) (got {cfg.data.eval_fraction})")
+    if not 0 <= cfg.data.val_fraction < 0.5:
+        raise ConfigError(f"data.val_fraction must be in [0, 0.5) (got {cfg.data.val_fraction})")
     DATASETS.check(cfg.data.name)
     CODECS.check(cfg.codec.name)
     MIXERS.check(cfg.mixer.name)

@@ -132,6 +132,21 @@ def question(path: Path) -> str:
     return text.split(" Run: ")[0]  # usage lines (search.toml) are not part of the question
 
 
+def check_grid(spec: Mapping[str, Any], source: str) -> None:
+    """Refuse a sweep without axes: an empty file or ``[grid]`` would train the preset's default curve."""
+    hint = 'give at least one axis, e.g. [grid] mixer = ["film"] (see ablations/); for one curve use `acbench run`'
+    if not spec:
+        raise ConfigError(f"{source} is empty; a sweep file needs a [grid] table: {hint}")
+    if "grid" not in spec:
+        raise ConfigError(f"{source} has no [grid] table; {hint}")
+    if not isinstance(spec["grid"], Mapping):
+        raise ConfigError(f"{source}: grid must be a table ([grid] with one list per axis); {hint}")
+    if not spec["grid"]:
+        raise ConfigError(f"{source}: the [grid] table is empty; {hint}")
+
+
 def sweep_configs(path: Path, preset_name: str | None = None, import_plugins: bool = True) -> list[RunConfig]:
-    """Load and expand a sweep file."""
-    return expand(load_sweep(path), preset_name, str(path), import_plugins)
+    """Load and expand a sweep file (one with at least one grid axis)."""
+    spec = load_sweep(path)
+    check_grid(spec, str(path))
+    return expand(spec, preset_name, str(path), import_plugins)

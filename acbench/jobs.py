@@ -20,9 +20,10 @@ PRETRAIN = "pretrain.pt"  # the feature λ's weights where λ fine-tuning starts
 
 
 def _data(job: Job):
-    from acbench.data.cache import load_split
+    """(train, validation, eval) image sets of the job's data config."""
+    from acbench.data.cache import load_splits
 
-    return load_split(from_dict(DataConfig, job.payload["data"]))
+    return load_splits(from_dict(DataConfig, job.payload["data"]))
 
 
 def _meta(job: Job) -> dict[str, Any]:
@@ -51,37 +52,91 @@ def _meta(job: Job) -> dict[str, Any]:
 
 
 def _train_and_save(
-    task: Any, tcfg: TrainConfig, run: Run, model: Any, progress: Any, snapshot: Any = None
+    task: Any,
+    tcfg: TrainConfig,
+    run: Run,
+    model: Any,
+    progress: Any,
+    val: Any,
+    snapshot: Any = None,
+    warm: Any = (),
 ) -> None:
-    """Train (resuming from the run's checkpoint) and write model.pt with the wall time it took."""
+    """Train (resuming from the run's checkpoint) and write model.pt with the wall time it took,
+    the validation history, the convergence figure and the training environment."""
+    import torch
+
     from acbench.codecs.base import save_checkpoint
     from acbench.train import train
 
     t0 = time.perf_counter()
-    logs = train(task, tcfg, run.ckpt, progress, snapshot=snapshot)
-    seconds = time.perf_counter() - t0
-    save_checkpoint(run.model, model, seconds=seconds, resumed_from=logs["resumed_from"], amp=logs["amp"])
+    logs = train(task, tcfg, run.ckpt, progress, snapshot=snapshot, val=torch.from_numpy(val.pixels), warm=warm)
+    save_checkpoint(
+        run.model,
+        model,
+        seconds=time.perf_counter() - t0,
+        resumed_from=logs["resumed_from"],
+        amp=logs["amp"],
+        val=logs["val"],
+        convergence=logs["convergence"],
+        environment=logs["environment"],
+        steps=tcfg.steps,
+    )
 
 
-def _train_seconds(run: Run) -> float:
-    """Wall seconds the run's training took (from its model file; NaN if not recorded)."""
+MODEL_COLUMNS = ("train_seconds", "convergence", "threads")
+
+
+def model_info(path: Path) -> dict[str, Any]:
+    """Row columns from a model file: wall seconds, convergence figure, training threads."""
     import torch
 
-    return float(torch.load(run.model, map_location="cpu", weights_only=True).get("seconds", np.nan))
+    m = torch.load(path, map_location="cpu", weights_only=True)
+    return {
+        "train_seconds": float(m.get("seconds", np.nan)),
+        "convergence": float(m.get("convergence", np.nan)),
+        "threads": (m.get("environment") or {}).get("threads", np.nan),
+    }
 
 
 def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
-    """Keep the reason (and a traceback) in the run dir; a one-row ``rows.csv`` names it."""
+    """Keep the reason (and a traceback) in the run dir; a one-row ``rows.csv`` names it.
+
+    A finished run is never touched: when it is done (another process on the same output folder
+    finished it), or its ``rows.csv`` already holds results (finished, ``done`` not yet written),
+    nothing is written, so a failure record cannot replace a finished run's rows.
+    """
+    import os
+
     import pandas as pd
 
+    if run.is_done() or _holds_results(run):
+        return
     run.fail(reason + ("\n\n" + trace if trace else ""))
     if job.kind == "ordering":
         return
     try:
         row = {**_meta(job), "params": np.nan, "error": reason.splitlines()[0]}
-        pd.DataFrame([row]).to_csv(run.dir / "rows.csv", index=False)
     except (KeyError, TypeError):
-        pass
+        return
+    tmp = run.dir / f".rows.tmp{os.getpid()}.csv"
+    pd.DataFrame([row]).to_csv(tmp, index=False)
+    if run.is_done() or _holds_results(run):  # finished meanwhile
+        tmp.unlink(missing_ok=True)
+        return
+    os.replace(tmp, run.rows)
+
+
+def _holds_results(run: Run) -> bool:
+    """Whether the run's rows.csv holds result rows (not a failure record's one row)."""
+    from acbench.store import read_rows_csv
+
+    if not run.rows.exists():
+        return False
+    try:
+        rows = read_rows_csv(run.rows)
+    except Exception:  # noqa: BLE001 - unreadable: not results anyone can use
+        return False
+    return "error" not in rows or bool((rows["error"].fillna("") == "").any())
 
 
 def run_job(job: Job, root: Path, progress: Progress | None = None) -> None:
@@ -108,26 +163,34 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     from acbench.evaluate import code_chains, rows_of
     from acbench.train import BaselineTask
 
+    from acbench import zoo
+
     p = job.payload
-    train_set, eval_set = _data(job)
+    train_set, val_set, eval_set = _data(job)
     torch.manual_seed(p["train"]["seed"])
     model = build_codec(p["codec"]["name"], p["codec"]["params"])
+    if not run.model.exists() and job.kind == "baseline":
+        zoo.install(job.id, run.model, progress)  # a shipped reference model, when there is one
     if not run.model.exists():
         model.to(pick())
+        warm: Any = ()
         tcfg = from_dict(TrainConfig, p["train"])
         snapshot = None
         if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
             model.load_state_dict(
                 torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
             )
+            warm = {n for n, _ in model.named_parameters()}
         elif p.get("init_run"):  # a λ fine-tune starts where the feature λ's pretraining ended
             model.load_state_dict(torch.load(Run(root, p["init_run"]).dir / PRETRAIN, weights_only=True))
             tcfg = dataclasses.replace(tcfg, steps=p["lambda_finetune"])
+            warm = {n for n, _ in model.named_parameters()}
         elif p.get("lambda_finetune"):  # the feature λ: pretraining, then its own fine-tune steps
             snapshot = (tcfg.steps, run.dir / PRETRAIN)
             tcfg = dataclasses.replace(tcfg, steps=tcfg.steps + p["lambda_finetune"])
-        task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"])
-        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"{job.kind} λ={p['lam']}"), snapshot)
+        task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"], tcfg.augment)
+        label = _progress_for(progress, f"{job.kind} λ={p['lam']}")
+        _train_and_save(task, tcfg, run, model, label, val_set, snapshot, warm)
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
@@ -136,11 +199,7 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
         progress(f"evaluate {job.kind} λ={p['lam']}", 0, 1, {})
     order = np.arange(len(eval_set))
     res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
-    meta = {
-        **_meta(job),
-        "params": sum(t.numel() for t in model.parameters()),
-        "train_seconds": _train_seconds(run),
-    }
+    meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters()), **model_info(run.model)}
     rows = pd.DataFrame(
         [
             {**meta, "eval": "alone", **r, "n_eval": len(eval_set), "error": ""}
@@ -157,7 +216,7 @@ def _ordering(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     from acbench.registry import ORDERINGS
 
     p = job.payload
-    train_set, eval_set = _data(job)
+    train_set, _, eval_set = _data(job)
     codec = None
     if p["feature_baseline"]:
         codec, _ = load_codec(Run(root, p["feature_baseline"]).model)
@@ -187,7 +246,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     from acbench.train import ChainTask
 
     p = job.payload
-    train_set, eval_set = _data(job)
+    train_set, val_set, eval_set = _data(job)
     order_run = Run(root, p["ordering_run"])
     order_train = np.load(order_run.dir / "order_train.npy")
     order_eval = np.load(order_run.dir / "order_eval.npy")
@@ -206,17 +265,25 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     joint = p["baseline"] == "joint"
     model.to(pick())
     if not run.model.exists():
+        warm: Any = ()
         if p["warm_start"]:
-            model.warm_start(first.state_dict())
+            warm = model.warm_start(first.state_dict())
         if p.get("shared_transforms"):  # the baseline's analysis/synthesis transforms, frozen
             for name, param in model.named_parameters():
                 if ".g_a." in name or ".g_s." in name:
                     param.requires_grad_(False)
         tcfg = from_dict(TrainConfig, p["train"])
         task = ChainTask(
-            model, first, torch.from_numpy(train_set.pixels[order_train]), p["lam"], p["chain"], joint
+            model,
+            first,
+            torch.from_numpy(train_set.pixels[order_train]),
+            p["lam"],
+            p["chain"],
+            joint,
+            tcfg.augment,
         )
-        _train_and_save(task, tcfg, run, model, _progress_for(progress, f"conditional λ={p['lam']}"))
+        label = _progress_for(progress, f"conditional λ={p['lam']}")
+        _train_and_save(task, tcfg, run, model, label, val_set, warm=warm)
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)
@@ -232,7 +299,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     meta = {
         **_meta(job),
         "params": sum(t.numel() for t in model.parameters()),
-        "train_seconds": _train_seconds(run),
+        **model_info(run.model),
         "n_eval": len(eval_set),
         **{k: v for k, v in quality.items()},
         "error": "",

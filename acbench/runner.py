@@ -23,7 +23,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from acbench.config import RunConfig, run_id, to_dict
+from acbench.config import PROTOCOL, RunConfig, run_id, to_dict
 from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
 from acbench.store import Run
 
@@ -46,7 +46,11 @@ class Job:
 
 
 def _versions(cfg: RunConfig, with_ordering: bool, with_mixer: bool) -> dict[str, str]:
-    v = {"codec": CODECS.version(cfg.codec.name), "dataset": DATASETS.version(cfg.data.name)}
+    v = {
+        "codec": CODECS.version(cfg.codec.name),
+        "dataset": DATASETS.version(cfg.data.name),
+        "protocol": str(PROTOCOL),
+    }
     if with_ordering:
         v["ordering"] = ORDERINGS.version(cfg.ordering.name)
     if with_mixer:
@@ -163,8 +167,20 @@ def conditional_job(cfg: RunConfig, lam: float) -> Job:
     )
 
 
+def replicas(cfg: RunConfig) -> list[RunConfig]:
+    """The config once per training seed: ``train.seed``, +1, ..., +``seeds`` − 1.
+
+    Only the conditional training (and with it the anchor's and the zero control's) changes:
+    baselines and the ordering are shared by every seed.
+    """
+    return [
+        dataclasses.replace(cfg, seeds=1, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
+        for i in range(cfg.seeds)
+    ]
+
+
 def plan(configs: Iterable[RunConfig], controls: bool = True) -> list[Job]:
-    """Jobs for every config, deduplicated by id, in an order that respects dependencies.
+    """Jobs for every config (each of its seeds), deduplicated by id, dependencies first.
 
     With ``controls``, every conditioned curve also gets its step-matched anchor and its
     zero-mixer control (shared wherever they coincide).
@@ -174,7 +190,7 @@ def plan(configs: Iterable[RunConfig], controls: bool = True) -> list[Job]:
     def add(job: Job) -> None:
         jobs.setdefault(job.id, job)
 
-    for cfg in configs:
+    for cfg in (r for c in configs for r in replicas(c)):
         family = [cfg]
         if controls and (zero := zero_control(cfg)) is not None:
             family.append(zero)

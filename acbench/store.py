@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,23 @@ class StoreError(OSError):
     """The output folder cannot be used; the message says why and what to do."""
 
 
-def check_writable(root: Path) -> Path:
-    """Create ``root`` if needed and check that it is a writable folder."""
+def check_writable(root: Path, create: bool = True) -> Path:
+    """Create ``root`` if needed and check that it is a writable folder.
+
+    With ``create=False`` nothing is created: the check writes a probe file into ``root`` or, if it
+    does not exist yet, into its nearest existing parent (cheap: the CLI calls it first thing).
+    """
     root = Path(root)
+    target = root
+    if not create:
+        while not target.exists() and target.parent != target:
+            target = target.parent
+        if not target.is_dir():
+            raise StoreError(f"output folder {root}: {target} is a file; choose another with --out")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        probe = target / f".write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
@@ -31,6 +43,50 @@ def check_writable(root: Path) -> Path:
             f"output folder {root} is not writable ({e.strerror}); choose another with --out"
         ) from None
     return root
+
+
+#: temporaries of atomic writes in a run dir: ``checkpoint.pt.tmp<PID>``, ``.config.json.tmp<PID>``,
+#: ``.rows.tmp<PID>.csv``, ...; a process killed mid-write (kill -9) leaves them behind
+TEMPORARY = re.compile(r"\.tmp(\d+)(\.csv)?$")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one of another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries in ``folder`` whose writing process is dead; return them.
+
+    Only this folder's own files are looked at, and a file whose PID is alive (this process,
+    or another one still writing) is kept.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = TEMPORARY.search(p.name)
+        if m is None or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        try:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -66,7 +122,9 @@ class Run:
         return p.read_text() if p.exists() else None
 
     def start(self, config: dict[str, Any]) -> None:
+        """Begin (or resume) the run: stale temporaries of killed processes are removed first."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.dir)
         (self.dir / "error.txt").unlink(missing_ok=True)
         atomic_write(
             self.dir / "config.json",

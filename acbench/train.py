@@ -5,13 +5,20 @@ entropy bottleneck's quantiles on a second optimiser. On a GPU the transforms ru
 autocast (:func:`acbench.device.amp_dtype`); entropy models and the loss stay in float32.
 Each step reseeds from ``(seed, step)``, so a run resumed from a checkpoint continues exactly as
 an uninterrupted one would.
+
+The protocol that makes a trained model a reference worth comparing against: a step decay of
+the learning rate for the last ``decay_steps`` steps, warm-started weights at a fraction of the
+learning rate of new ones (mixers), optional flips / rotations, and a validation loss on images
+never trained on, from which the *convergence figure* is taken: the relative change of the
+validation loss over the last 20 % of training (near 0: converged; stored in every model).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import platform
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,56 @@ def to_float(batch: torch.Tensor) -> torch.Tensor:
     return batch.float().div_(255.0)
 
 
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One random flip / 90-degree rotation per sample (the 8 symmetries of a square).
+
+    ``x`` is ``[B, ..., H, W]``; a chain ``[B, L, 3, T, T]`` gets one transform for all its images,
+    so neighbours stay neighbours.
+    """
+    codes = torch.randint(8, (len(x),), generator=gen).tolist()
+    out = []
+    for xi, c in zip(x, codes):
+        if c & 4:
+            xi = xi.transpose(-1, -2)
+        if c & 2:
+            xi = xi.flip(-1)
+        if c & 1:
+            xi = xi.flip(-2)
+        out.append(xi)
+    return torch.stack(out)
+
+
+def environment() -> dict[str, Any]:
+    """What can change floating-point sums between two trainings of one config."""
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """The learning-rate multiplier at ``step`` (0-based): ``decay`` for the last decay_steps."""
+    return cfg.decay if cfg.decay_steps and step >= cfg.steps - cfg.decay_steps else 1.0
+
+
+def convergence(history: list[tuple[int, float]], steps: int) -> float:
+    """Relative change of the validation loss over the last 20 % of training (NaN if unknown).
+
+    ``(loss(end) - loss(at 80 %)) / loss(at 80 %)``, with the loss at 80 % taken at the last
+    validation at or before that step.
+    """
+    if not history or history[-1][0] != steps:
+        return float("nan")
+    mark = steps - steps // 5
+    before = [v for s, v in history if s <= mark]
+    if not before or steps // 5 == 0:
+        return float("nan")
+    return (history[-1][1] - before[-1]) / abs(before[-1])
+
+
 @dataclass
 class BaselineTask:
     """Each image coded alone by an unconditioned codec."""
@@ -52,15 +109,30 @@ class BaselineTask:
     model: ConditionalCodec
     pixels: torch.Tensor  # uint8 [N, 3, T, T]
     lam: float
+    augment: bool = False
 
     def trainable(self) -> nn.Module:
         return self.model
 
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         idx = torch.randint(len(self.pixels), (batch,), generator=gen)
-        x = to_float(to_device(self.pixels[idx], _device(self.model)))
+        x = self.pixels[idx]
+        if self.augment:
+            x = augment(x, gen)
+        x = to_float(to_device(x, _device(self.model)))
         bpp, mse = rd_terms(self.model(x), x)
         return bpp + self.lam * 255**2 * mse, {"bpp": bpp, "mse": mse}
+
+    @torch.no_grad()
+    def val_loss(self, pixels: torch.Tensor, batch: int = 64) -> float:
+        """The RD loss on held-out images (eval mode: rounding, not noise)."""
+        total, n = 0.0, 0
+        for i in range(0, len(pixels), batch):
+            x = to_float(to_device(pixels[i : i + batch], _device(self.model)))
+            bpp, mse = rd_terms(self.model(x), x)
+            total += float(bpp + self.lam * 255**2 * mse) * len(x)
+            n += len(x)
+        return total / max(n, 1)
 
 
 @dataclass
@@ -78,6 +150,7 @@ class ChainTask:
     lam: float
     length: int
     joint: bool = False
+    augment: bool = False
 
     def __post_init__(self) -> None:
         if len(self.pixels) < self.length:
@@ -94,9 +167,24 @@ class ChainTask:
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         start = torch.randint(len(self.pixels) - self.length + 1, (batch,), generator=gen)
         steps = torch.arange(self.length)
-        x = to_float(
-            to_device(self.pixels[start[:, None] + steps[None]], _device(self.model))
-        )  # [B, L, 3, T, T]
+        x = self.pixels[start[:, None] + steps[None]]  # [B, L, 3, T, T]
+        if self.augment:
+            x = augment(x, gen)
+        return self._loss(to_float(to_device(x, _device(self.model))))
+
+    @torch.no_grad()
+    def val_loss(self, pixels: torch.Tensor, batch: int = 16) -> float:
+        """The chain loss on held-out images in their stored order (consecutive, disjoint chains)."""
+        n = len(pixels) // self.length * self.length
+        chains = pixels[:n].reshape(-1, self.length, *pixels.shape[1:])
+        total, count = 0.0, 0
+        for i in range(0, len(chains), batch):
+            x = to_float(to_device(chains[i : i + batch], _device(self.model)))
+            total += float(self._loss(x)[0]) * len(x)
+            count += len(x)
+        return total / count if count else float("nan")
+
+    def _loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         if self.joint:
             out = self.first(x[:, 0])
             bpp1, mse1 = rd_terms(out, x[:, 0])
@@ -122,11 +210,23 @@ class ChainTask:
 
 
 def _optimizers(
-    module: nn.Module, cfg: TrainConfig
+    module: nn.Module, cfg: TrainConfig, warm: Collection[str] = ()
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
-    main = [p for n, p in module.named_parameters() if p.requires_grad and not n.endswith(".quantiles")]
-    aux = [p for n, p in module.named_parameters() if p.requires_grad and n.endswith(".quantiles")]
-    opt = torch.optim.Adam(main, lr=cfg.lr)
+    """Adam on the main parameters (warm-started ones at ``lr * warm_lr_scale``), Adam on quantiles.
+
+    Each group's ``base_lr`` is what the schedule multiplies.
+    """
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    main = [(n, p) for n, p in named if not n.endswith(".quantiles")]
+    aux = [p for n, p in named if n.endswith(".quantiles")]
+    groups = [
+        {"params": [p for n, p in main if n not in warm], "base_lr": cfg.lr},
+        {"params": [p for n, p in main if n in warm], "base_lr": cfg.lr * cfg.warm_lr_scale},
+    ]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["lr"] = g["base_lr"]
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None
     return opt, aux_opt
 
@@ -142,11 +242,15 @@ def train(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     report: Callable[[int, float], None] | None = None,
     snapshot: tuple[int, Path] | None = None,
-) -> dict[str, float]:
+    val: torch.Tensor | None = None,
+    warm: Collection[str] = (),
+) -> dict[str, Any]:
     """Train ``task`` for ``cfg.steps`` steps, resuming from ``ckpt`` if it holds a partial run.
 
     ``snapshot=(step, path)`` also writes the trained module's state dict at that step (the
-    shared start of λ fine-tuning).
+    shared start of λ fine-tuning). ``val`` (uint8 held-out images) is scored at every
+    checkpoint, at 80 % of the steps and at the end; ``warm`` names the parameters that train at
+    ``lr * cfg.warm_lr_scale``.
 
     Args:
         task: what one step computes.
@@ -158,15 +262,21 @@ def train(
             may raise to stop).
 
     Returns:
-        the last step's logs (``loss``, ``bpp``, ``mse``) and ``resumed_from`` (the step the
-        run started from: 0, or the checkpoint's step).
+        the last step's logs (``loss``, ``bpp``, ``mse``), ``resumed_from`` (the step the run
+        started from: 0, or the checkpoint's step), ``val`` (``[(step, loss)]``),
+        ``convergence`` (see :func:`convergence`) and ``environment``.
     """
     module = task.trainable()
-    module.train()
-    if isinstance(task, ChainTask) and not task.joint:
-        task.first.eval()
-    opt, aux_opt = _optimizers(module, cfg)
+
+    def train_mode() -> None:
+        module.train()
+        if isinstance(task, ChainTask) and not task.joint:
+            task.first.eval()
+
+    train_mode()
+    opt, aux_opt = _optimizers(module, cfg, warm)
     start = 0
+    history: list[tuple[int, float]] = []
     if ckpt is not None and Path(ckpt).exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         module.load_state_dict(state["trainable"])
@@ -174,6 +284,7 @@ def train(
         if aux_opt is not None and state.get("aux_opt"):
             aux_opt.load_state_dict(state["aux_opt"])
         start = int(state["step"])
+        history = [(int(a), float(b)) for a, b in state.get("val", [])]
     rank, size, ddp, batch = 0, 1, None, cfg.batch
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         from acbench import distributed  # DDP under torchrun: see acbench/distributed.py
@@ -193,15 +304,27 @@ def train(
                 "opt": opt.state_dict(),
                 "aux_opt": aux_opt.state_dict() if aux_opt else None,
                 "step": step,
+                "val": history,
             },
             tmp,
         )
         os.replace(tmp, ckpt)
 
+    def validate(step: int) -> None:
+        if val is None or len(val) == 0 or rank != 0:
+            return
+        module.eval()
+        history.append((step, task.val_loss(val)))
+        train_mode()
+
+    mark = cfg.steps - cfg.steps // 5  # the convergence figure's reference step
     dev = _device(module)
     amp = amp_dtype(dev)
     logs: dict[str, float] = {}
     for step in range(start, cfg.steps):
+        factor = lr_factor(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = g["base_lr"] * factor
         seed = (cfg.seed * 1_000_003 + step) % 2**63
         if ddp is not None:
             seed = distributed.rank_seed(seed, rank)
@@ -212,7 +335,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
-            nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], cfg.clip)
+            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip)
         opt.step()
         if aux_opt is not None:
             aux_opt.zero_grad(set_to_none=True)
@@ -233,6 +356,8 @@ def train(
             tmp = f"{snapshot[1]}.tmp{os.getpid()}"
             torch.save(module.state_dict(), tmp)
             os.replace(tmp, snapshot[1])
+        if done % cfg.checkpoint_every == 0 or done in (mark, cfg.steps):
+            validate(done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save(done)
             if report is not None:
@@ -242,12 +367,14 @@ def train(
     if ddp is not None:
         distributed.barrier()
     module.eval()
-    return {**logs, "resumed_from": start, "amp": str(amp).removeprefix("torch.") if amp else "off"}
+    return {
+        **logs,
+        "resumed_from": start,
+        "amp": str(amp).removeprefix("torch.") if amp else "off",
+        "val": history,
+        "convergence": convergence(history, cfg.steps),
+        "environment": environment(),
+    }
 
 
-def final_weights(ckpt: Path) -> dict[str, torch.Tensor]:
-    """The trained module's state dict from a training checkpoint."""
-    return torch.load(ckpt, map_location="cpu", weights_only=True)["trainable"]
-
-
-__all__ = ["BaselineTask", "ChainTask", "TrainingError", "train", "final_weights", "load_codec"]
+__all__ = ["BaselineTask", "ChainTask", "TrainingError", "train", "load_codec", "convergence"]

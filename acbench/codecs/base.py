@@ -159,12 +159,18 @@ class ConditionalCodec(nn.Module):
         for m in self.mixers.values():
             m.identity_init()
 
-    def warm_start(self, baseline_state: dict[str, torch.Tensor]) -> None:
-        """Load the baseline's weights into the shared modules; mixers start as identities."""
+    def warm_start(self, baseline_state: dict[str, torch.Tensor]) -> set[str]:
+        """Load the baseline's weights into the shared modules; mixers start as identities.
+
+        Returns:
+            the names of the parameters that now hold the baseline's values (not the mixers').
+        """
         own = self.state_dict()
         shared = {k: v for k, v in baseline_state.items() if k in own and own[k].shape == v.shape}
         self.load_state_dict(shared, strict=False)
         self.identity_init()
+        params = {n for n, _ in self.named_parameters()}
+        return {k for k in shared if k in params and not k.startswith("mixers.")}
 
     def reference_state(self, prev: RefState) -> RefState:
         """The reference as this codec uses it (latents, or re-analysed reconstruction)."""
