@@ -47,7 +47,13 @@ Decisions, and why:
 - **Checksums.** crc32 per item (corruption, not tampering: an attacker rewrites both), sha256
   over the header and of each checkpoint (identity). A corrupt item loses itself *and every later
   item of its chain* (each is decoded from its predecessor's state); ``skip_corrupt`` restores
-  all others and names the lost ones with the reason.
+  all others and names the lost ones with the reason. An embedded checkpoint whose hash does
+  not match is reported as damaged (the identical file on disk is used if there is one). Bytes
+  after the archive's end (an append, a concatenation) are ignored with a warning giving their
+  count: they belong to no item.
+- **Lossy.** What decompressing restores is the codec's reconstruction, not the original pixels
+  (bit-exact with the encoder's, as the per-chain checksum verifies); ``compress`` reports the
+  PSNR of every image against its original (mean and lowest), ``info`` the mean recorded then.
 - **Untrusted archives.** Every name is checked before anything is written: relative POSIX paths
   only (no ``..``, no absolute path, no backslash or drive), the target resolved inside the
   output folder (a symlinked sub-folder pointing elsewhere is refused), an existing symlink at
@@ -761,7 +767,8 @@ def compress_folder(
         ``chains``, ``bytes`` (file size), ``bpp_file`` (file size × 8 / pixels, overheads
         included), ``bpp_streams``, ``bpp_est`` (the model's estimate), ``bpp_baseline_est`` /
         ``bpp_baseline_real`` (each image alone with the baseline), ``overhead_bytes``,
-        ``model_bytes``, ``psnr_mean``, ``ordering`` — plus ``archive``, ``run_id``, ``note``
+        ``model_bytes``, ``psnr_mean``, ``ordering`` — plus ``psnr_min`` / ``psnr_min_name`` (the
+        image farthest from its original), ``archive``, ``run_id``, ``note``
         (non-empty when the ordering fell back to name order) and ``seconds``.
         :func:`format_info` prints it.
 
@@ -1412,6 +1419,7 @@ def archive_info(path: Path) -> dict[str, Any]:
 
     Returns:
         ``path``, ``version``, ``bytes``, ``complete`` (file as long as its header says),
+        ``trailing_bytes`` (bytes after the archive's end, ignored; not counted in bpp),
         ``images``, ``pixels``, ``chains``, ``chain_length``, ``model`` (run id, checkpoints and
         whether embedded), ``ordering``, ``coder`` (platform that encoded), the file's
         ``bpp_file``, ``bpp_streams``, ``bpp_est``, ``bpp_baseline_est``/``bpp_baseline_real``
@@ -1540,7 +1548,7 @@ def _lossy_line(info: dict[str, Any]) -> str:
     if "psnr_min" in info:  # a compress summary: the originals were at hand
         return (
             what + f"PSNR against the originals: mean {info['psnr_mean']:.2f} dB, "
-            f"lowest {info['psnr_min']:.2f} dB ({info['psnr_min_name']})"
+            f"lowest {info['psnr_min']:.2f} dB"
         )
     return (
         what + f"mean PSNR against the originals {info['psnr_mean']:.2f} dB, as measured when "

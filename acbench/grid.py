@@ -134,7 +134,10 @@ def question(path: Path) -> str:
 
 def check_grid(spec: Mapping[str, Any], source: str) -> None:
     """Refuse a sweep without axes: an empty file or ``[grid]`` would train the preset's default curve."""
-    hint = 'give at least one axis, e.g. [grid] mixer = ["film"] (see ablations/); for one curve use `acbench run`'
+    hint = (
+        'give at least one axis, e.g. [grid] mixer = ["film"] (see ablations/); '
+        "for one curve use `acbench run`"
+    )
     if not spec:
         raise ConfigError(f"{source} is empty; a sweep file needs a [grid] table: {hint}")
     if "grid" not in spec:

@@ -335,6 +335,63 @@ def test_model_hash_mismatch_and_missing_model(made, runs, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_damaged_embedded_model_is_named_as_damaged(runs, photos, tmp_path):
+    root, cond, _ = runs
+    good = tmp_path / "embedded.acb"
+    compress_folder(photos / "cats", good, run_dir=root / cond, embed_model=True)
+    arc = read_header(good)
+    off, n = arc.header["model"]["conditional"]["embedded"]
+    raw = bytearray(good.read_bytes())
+    raw[arc.payload_start + off + n // 2] ^= 0x40
+    bad = tmp_path / "damaged.acb"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ArchiveError) as e:
+        decompress_archive(bad, tmp_path / "o")
+    msg = str(e.value)
+    assert "embedded copy of the conditional model is damaged (its sha256" in msg
+    assert "does not match" in msg and "Re-copy the archive" in msg
+    assert "model not found" not in msg and "compress with --embed-model" not in msg
+    assert not (tmp_path / "o").exists()
+    # the identical model on disk is used instead, and the damage is still reported
+    res = decompress_archive(bad, tmp_path / "o", runs_root=root)
+    assert res["restored"] == 3 and not res["lost"]
+    assert any("embedded copy of the conditional model is damaged" in w for w in res["warnings"])
+    # an archive cut inside its embedded model: truncated, not "not found"
+    first_off, first_n = arc.header["model"]["first"]["embedded"]
+    (tmp_path / "cut.acb").write_bytes(good.read_bytes()[: arc.payload_start + first_off + first_n // 2])
+    with pytest.raises(ArchiveError, match="embedded copy of the first model is damaged \\(truncated"):
+        decompress_archive(tmp_path / "cut.acb", tmp_path / "o2")
+
+
+def test_bytes_appended_after_the_end_are_counted_and_ignored(made, runs, tmp_path):
+    path, _ = made
+    tail = b"\x00appended by a download manager" * 10
+    (tmp_path / "tail.acb").write_bytes(path.read_bytes() + tail)
+    info, clean = archive_info(tmp_path / "tail.acb"), archive_info(path)
+    assert info["trailing_bytes"] == len(tail) and clean["trailing_bytes"] == 0
+    assert info["complete"] and info["bytes"] == clean["bytes"] + len(tail)
+    assert info["bpp_file"] == clean["bpp_file"] and info["overhead_bytes"] == clean["overhead_bytes"]
+    assert f"({len(tail):,} bytes after the archive's end: ignored)" in format_info(info)
+    res = decompress_archive(tmp_path / "tail.acb", tmp_path / "o", runs_root=runs[0])
+    assert res["restored"] == res["images"] and not res["lost"]
+    assert f"{len(tail):,} byte(s) after the archive's end were ignored" in format_restored(res)
+    decompress_archive(path, tmp_path / "o2", runs_root=runs[0])
+    assert _files(tmp_path / "o") == _files(tmp_path / "o2")  # the same images as without the tail
+
+
+def test_compress_and_info_say_the_archive_is_lossy_with_psnr(made, photos):
+    path, summary = made
+    names = [x["name"] for x in archive_info(path)["items"]]
+    assert summary["psnr_min"] <= summary["psnr_mean"] and summary["psnr_min_name"] in names
+    text = format_info(summary)
+    assert "decompress restores the codec's reconstruction (checked against the encoder's by" in text
+    assert f"PSNR against the originals: mean {summary['psnr_mean']:.2f} dB" in text
+    assert f"lowest {summary['psnr_min']:.2f} dB" in text
+    info = format_info(archive_info(path))
+    assert f"mean PSNR against the originals {summary['psnr_mean']:.2f} dB, as measured when" in info
+    assert "(info does not read the originals)" in info
+
+
 @pytest.mark.parametrize(
     "evil",
     ["../escape.png", "/tmp/abs.png", "a/../../x.png", "a\\..\\x.png", "C:/x.png", "a/./b.png", "x.sh"],

@@ -79,6 +79,80 @@ def test_nested_subfolders_are_classes(tmp_path):
     }
 
 
+def split_layout(root: Path, splits=("train", "Val")) -> Path:
+    """train/<class>/..., val/<class>/... with two classes (the ImageFolder tutorials' layout)."""
+    for k, split in enumerate(splits):
+        for c, cls in enumerate(("cats", "dogs")):
+            for i in range(2 + k):
+                save(root / split / cls / f"{i}.png", noise(64, 64, 100 * k + 10 * c + i))
+    return root
+
+
+def test_split_folders_take_the_class_from_the_level_below(tmp_path):
+    split_layout(tmp_path, ("train", "Val"))  # any case
+    s = Folder().build(32, str(tmp_path))
+    assert s.classes == ["cats", "dogs"]
+    labels = dict(zip(s.names, s.labels.tolist()))
+    assert labels["train/cats/0.png#0"] == labels["Val/cats/2.png#3"] == 0
+    assert labels["train/dogs/1.png#0"] == labels["Val/dogs/0.png#0"] == 1
+    assert s.info["class_level"] == 2 and s.info["split_folders"] == ["Val", "train"]
+    assert s.info["class_images"] == [5, 5]
+    # the user names the level: 1 = the splits themselves are the classes
+    assert Folder(class_level=1).build(32, str(tmp_path)).classes == ["Val", "train"]
+    with pytest.raises(DataError, match="class_level must be 0 .*data.params.class_level=2"):
+        Folder(class_level=-1)
+
+
+@pytest.mark.parametrize("splits", [("TRAIN", "valid", "test"), ("train", "validation"), ("test",)])
+def test_every_split_name_is_recognised(tmp_path, splits):
+    split_layout(tmp_path, splits)
+    s = Folder().build(32, str(tmp_path))
+    assert s.classes == ["cats", "dogs"] and sorted(s.info["split_folders"]) == sorted(splits)
+
+
+def test_folders_that_are_not_all_splits_stay_classes(tmp_path):
+    split_layout(tmp_path, ("train",))
+    save(tmp_path / "birds" / "b.png", noise(32, 32, 9))  # a class next to a split: level 1
+    save(tmp_path / "train" / "loose.png", noise(32, 32, 8))
+    s = Folder().build(32, str(tmp_path))
+    assert s.classes == ["birds", "train"] and s.info["split_folders"] == []
+    # images above the class level form the class "."
+    s = Folder(class_level=2).build(32, str(tmp_path))
+    assert s.classes == [".", "cats", "dogs"]
+    assert s.labels[s.names.index("train/loose.png#0")] == 0
+
+
+def test_the_data_summary_names_classes_and_skipped_files_on_every_load(tmp_path):
+    """Built once, then read from the cache: both loads say the same (classes, skipped files)."""
+    from acbench.config import DataConfig
+    from acbench.data.cache import describe, load_dataset, report_to
+
+    split_layout(tmp_path / "data", ("train", "val"))
+    (tmp_path / "data" / "train" / "cats" / "broken.jpg").write_bytes(b"not a jpeg")
+    save(tmp_path / "data" / "val" / "dogs" / "tiny.png", noise(8, 8, 7))
+    cfg = DataConfig(name="folder", root=str(tmp_path / "data"), tile=32)
+    said: list[str] = []
+    try:
+        for _ in range(2):  # two commands: the first builds the cache, the second reads it
+            report_to(said.append)
+            load_dataset(cfg, tmp_path / "cache")
+            load_dataset(cfg, tmp_path / "cache")  # the same command's jobs: said once
+    finally:
+        report_to(None)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    assert said[:2] == said[2:] and len(said) == 4
+    classes, skipped = said[:2]
+    assert "10 images (40 tiles) in 2 classes from the folders inside the split folders train/, val/" in (
+        classes
+    )
+    assert "images per class: cats 5, dogs 5" in classes
+    assert skipped.startswith("warning:")
+    assert "1 unreadable and 1 too-small file(s) skipped" in skipped and "broken.jpg" in skipped
+    flat = Folder().build(32, str(tmp_path / "data" / "train" / "cats"))
+    flat_cfg = DataConfig(name="folder", root="x", tile=32)
+    assert describe(flat, flat_cfg)[0].endswith("one class (no class folders)")
+
+
 def test_tiles_match_the_image(tmp_path):
     img = noise(64, 96, 4)
     save(tmp_path / "a.png", img)

@@ -192,15 +192,19 @@ def _root(root: str | None) -> Path:
 def check_folder(root: str | None) -> None:
     """Fail fast (no decoding, stops at the first file) if ``root`` is missing, a file or empty."""
     if next(_walk(_root(root)), None) is None:
-        raise DataError(f"image folder {str(root)!r} is empty (no files, hidden ones aside); pass a folder of images")
+        raise DataError(_empty(root))
 
 
 def _scan(root: str | None) -> list[str]:
     """Sorted relative POSIX paths of every non-hidden file under ``root``; clear errors."""
     files = sorted(_walk(_root(root)))
     if not files:
-        raise DataError(f"image folder {str(root)!r} is empty (no files, hidden ones aside); pass a folder of images")
+        raise DataError(_empty(root))
     return files
+
+
+def _empty(root: str | None) -> str:
+    return f"image folder {str(root)!r} is empty (no files, hidden ones aside); pass a folder of images"
 
 
 def _decode(path: Path) -> tuple[np.ndarray | None, str, str | None]:
