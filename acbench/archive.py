@@ -73,7 +73,8 @@ Decisions, and why:
   (≥ the stride), so features have one dimension and large photos cost little; the features
   come from a baseline forward pass in batches (they need no bit-exactness). The run's ordering
   type is then fitted with the run's parameters (``random_state`` = the run's seed) on these
-  features, with the top-level sub-folder as label (ImageFolder style). The fitted order is cut
+  features, with the class folder as label as the folder dataset finds it (the top-level
+  sub-folder, or the one below split folders such as ``train/``, ``val/``). The fitted order is cut
   into chains of the run's ``chain`` length. If the ordering cannot be fitted (e.g. fewer images
   than its neighbourhood size), the name order is used and the summary says so.
 """
@@ -799,8 +800,9 @@ def compress_folder(
         except ArchiveError:
             raise ArchiveError(f"{o!r}: this file name cannot be stored portably; rename it") from None
     feats, how = _features(src, names, run, coder.first, progress)
-    tops = [n.split("/")[0] if "/" in n else "" for n in names]
-    labels = np.unique(tops, return_inverse=True)[1]
+    from acbench.data.folder import class_of
+
+    labels = np.unique(class_of(names), return_inverse=True)[1]
     order, note = _order(feats, labels, run)
     from acbench.evaluate import chains_of
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from acbench.data.base import DataError
 from acbench.data.fashion_mnist import DEFAULT_ROOT, FashionMNIST
-from acbench.data.folder import Folder
+from acbench.data.folder import Folder, class_of
 from acbench.registry import DATASETS
 
 
@@ -99,6 +99,9 @@ def test_split_folders_take_the_class_from_the_level_below(tmp_path):
     assert s.info["class_images"] == [5, 5]
     # the user names the level: 1 = the splits themselves are the classes
     assert Folder(class_level=1).build(32, str(tmp_path)).classes == ["Val", "train"]
+    # the same rule labels the images of an archive (acbench compress)
+    assert class_of(["train/cats/a.png", "val/dogs/b.png", "c.png"]) == ["cats", "dogs", "."]
+    assert class_of(["cats/a.png", "val/dogs/b.png"]) == ["cats", "val"]
     with pytest.raises(DataError, match="class_level must be 0 .*data.params.class_level=2"):
         Folder(class_level=-1)
 

@@ -168,6 +168,12 @@ def _class_of(rel: str, level: int) -> str:
     return dirs[level - 1] if len(dirs) >= level else ROOT_CLASS
 
 
+def class_of(files: list[str], level: int = 0) -> list[str]:
+    """The class of each file (relative POSIX paths), as :class:`Folder` assigns it."""
+    level, _ = class_level(files, level)
+    return [_class_of(f, level) for f in files]
+
+
 def _walk(base: Path) -> Iterator[str]:
     """Relative POSIX paths of the non-hidden files under ``base`` (hidden folders skipped)."""
     for dirpath, dirnames, filenames in os.walk(base):
