@@ -21,9 +21,35 @@ app = typer.Typer(
 
 def _fail(msg: str, code: int = 2) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    # one line, as written: no markup ("[grid]" is text) and no wrapping at the terminal width
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _check_paths(data: Optional[Path] = None, out: Optional[Path] = None) -> None:
+    """A missing, empty or non-folder --data and an unwritable --out fail here, before torch is
+    imported (a fraction of a second instead of seconds); then every dataset a command loads says
+    which classes it found and which files it skipped (from the cache too)."""
+    from acbench.data.base import DataError
+    from acbench.data.cache import report_to
+    from acbench.data.folder import check_folder
+    from acbench.store import StoreError, check_writable
+
+    try:
+        if data is not None:
+            check_folder(str(data))
+        if out is not None:
+            check_writable(out, create=False)
+    except (DataError, StoreError) as e:
+        _fail(str(e))
+    report_to(_say)
+
+
+def _say(line: str) -> None:
+    """A line on stderr (warnings in yellow), outside the progress display's way."""
+    typer.secho(line, fg="yellow" if line.startswith("warning:") else None, err=True)
 
 
 def _build_config(
@@ -76,7 +102,7 @@ def _build_config(
     if warm_start is not None:
         cfg = dataclasses.replace(cfg, warm_start=warm_start)
     if seed is not None:
-        cfg = dataclasses.replace(cfg, seed=seed, train=dataclasses.replace(cfg.train, seed=seed))
+        cfg = override(cfg, "seed", seed)
     cfg = apply_overrides(cfg, sets or [])
     try:
         return validate(cfg)
@@ -168,6 +194,7 @@ def run(
     workers: Annotated[int, typer.Option(help="processes for --executor pool")] = 2,
 ) -> None:
     """Train (or load from cache) and evaluate one conditional curve against its baseline."""
+    _check_paths(data, out)
     from acbench.config import ConfigError
     from acbench.data.base import DataError
     from acbench.data.cache import load_split
@@ -257,19 +284,19 @@ def _execute(
 
 
 def _report(cfg, out: Path) -> None:
-    from acbench.analysis.leaderboard import run_report
-    from acbench.runner import conditional_job
+    from acbench.analysis.answer import answer_report
+    from acbench.runner import conditional_job, replicas
     from acbench.store import load_rows
 
     rows, _ = load_rows(out)
-    curve = conditional_job(cfg, cfg.lmbdas[0])
+    curves = [conditional_job(r, r.lmbdas[0]).curve for r in replicas(cfg)]
     if rows.empty:
         _fail("no results were produced; see the errors above")
-    if not (rows["curve"] == curve.curve).any():
+    if not rows["curve"].isin(curves).any():
         _fail("no results were produced for this curve; see the errors above", 1)
-    mine = rows[rows["curve"] == curve.curve]
-    text = run_report(rows, bootstrap=1000, curves=[curve.curve])
-    path = out / f"report-{curve.curve}.md"
+    mine = rows[rows["curve"].isin(curves)]
+    text = answer_report(rows, curves, bootstrap=1000)
+    path = out / f"report-{curves[0]}.md"
     path.write_text(text)
     typer.echo(text)
     typer.echo(f"written: {path}")
@@ -294,6 +321,7 @@ def order(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Fit an ordering alone (no conditional training) and print its quality report and timing."""
+    _check_paths(data, out)
     from acbench.config import ConfigError
     from acbench.data.base import DataError
     from acbench.data.cache import load_split
@@ -379,6 +407,8 @@ def sweep(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train every combination of a TOML grid (deduplicated, shared, resumable)."""
+    if not dry_run:
+        _check_paths(out=out)
     from acbench.config import ConfigError
     from acbench.grid import sweep_configs
     from acbench.registry import UnknownPluginError
@@ -387,16 +417,18 @@ def sweep(
         configs = sweep_configs(file, preset, import_plugins=not dry_run)
     except (ConfigError, UnknownPluginError) as e:
         _fail(str(e))
-    if not configs:
-        _fail(f"{file}: the grid is empty")
     if dry_run:
         _print_plan(configs, out, controls)
         return
+    from acbench.data.base import DataError
+    from acbench.data.cache import load_split
     from acbench.store import StoreError, check_writable
 
     try:
         check_writable(out)
-    except StoreError as e:
+        for data in dict.fromkeys(c.data for c in configs):  # each dataset, before any training
+            load_split(data)
+    except (StoreError, DataError) as e:
         _fail(str(e))
     if executor not in ("local", "pool", "slurm"):
         _fail(f"unknown executor {executor!r}; known: local, pool, slurm")

@@ -239,7 +239,14 @@ def _parse_scalar(text: str) -> Any:
 
 
 def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
-    """Return ``cfg`` with the dotted ``key`` set to ``value`` (type-checked)."""
+    """Return ``cfg`` with the dotted ``key`` set to ``value`` (type-checked).
+
+    ``seed`` on a run config is *the* seed: it sets the run's seed and the conditional training's
+    (``train.seed``) together, whether it comes from ``--seed``, ``--set seed=`` or a sweep file.
+    """
+    if isinstance(cfg, RunConfig) and key == "seed":
+        s = _coerce(value, int, _prefix + key)
+        return dataclasses.replace(cfg, seed=s, train=dataclasses.replace(cfg.train, seed=s))
     head, _, rest = key.partition(".")
     full = _prefix + key
     fields = {f.name for f in dataclasses.fields(cfg)}

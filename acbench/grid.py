@@ -59,10 +59,6 @@ def _set(cfg: RunConfig, key: str, value: Any) -> RunConfig:
         if key == "codec" and not comp.params:
             comp = Component(comp.name, dict(cfg.codec.params))
         return dataclasses.replace(cfg, **{key: comp})
-    if key == "seed":
-        return dataclasses.replace(
-            cfg, seed=int(value), train=dataclasses.replace(cfg.train, seed=int(value))
-        )
     return override(cfg, key, value)
 
 

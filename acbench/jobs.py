@@ -69,7 +69,8 @@ def _train_and_save(
     from acbench.train import train
 
     t0 = time.perf_counter()
-    logs = train(task, tcfg, run.ckpt, progress, snapshot=snapshot, val=torch.from_numpy(val.pixels), warm=warm)
+    val_px = torch.from_numpy(val.pixels)
+    logs = train(task, tcfg, run.ckpt, progress, snapshot=snapshot, val=val_px, warm=warm)
     save_checkpoint(
         run.model,
         model,
@@ -159,11 +160,10 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     import pandas as pd
     import torch
 
+    from acbench import zoo
     from acbench.codecs.base import build_codec
     from acbench.evaluate import code_chains, rows_of
     from acbench.train import BaselineTask
-
-    from acbench import zoo
 
     p = job.payload
     train_set, val_set, eval_set = _data(job)

@@ -604,16 +604,16 @@ def open_study(
 
 
 def trial_rows(root: Path, job_ids: Sequence[str]) -> Any:
-    """The long rows of these runs (only their run directories are read)."""
+    """The long rows of these runs (only their run directories are read; ids stay strings)."""
     import pandas as pd
 
-    from acbench.store import Run
+    from acbench.store import Run, read_rows_csv
 
     frames = []
     for j in job_ids:
         run = Run(root, j)
         if run.rows.exists() and (run.is_done() or run.error() is not None):
-            frames.append(pd.read_csv(run.rows, keep_default_na=False, na_values=[""]))
+            frames.append(read_rows_csv(run.rows))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

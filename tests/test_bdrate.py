@@ -302,3 +302,48 @@ def test_paired_change_shows_the_psnr_it_does_not_control():
 def test_paired_change_without_rows_says_why():
     p = paired_rate_change(synthetic_rows().iloc[:0], synthetic_rows())
     assert p["change"].isna().all() and (p["reason"] == "n/a: no rows to pair").all()
+
+
+def _seed_pairs(factors):
+    """(baseline, test) pairs, one per seed, each test the baseline's rates times its factor."""
+    from acbench.analysis.synthetic import synthetic_rows as make
+
+    rows = make(n_images=12, seed=0)
+    base = rows[(rows["curve"] == BASE) & (rows["eval"] == "alone")]
+    pairs = []
+    for s, f in enumerate(factors):
+        t = _as_test(rows, f"test-{s}", f)
+        pairs.append((base, t[t["curve"] == f"test-{s}"]))
+    return pairs
+
+
+def test_pooled_compare_ten_percent_on_every_seed():
+    from acbench.analysis.bdrate import pooled_compare
+
+    out = pooled_compare(_seed_pairs([0.9, 0.9, 0.9]), bootstrap=200).set_index("component")
+    for comp in COMPONENTS:
+        r = out.loc[comp]
+        assert r["bd"] == pytest.approx(-10, abs=1e-6) and r["same_lam"] == pytest.approx(-10, abs=1e-9)
+        assert r["bd_low"] == pytest.approx(-10, abs=1e-6) and r["bd_high"] == pytest.approx(-10, abs=1e-6)
+        assert r["seed_bd"] == pytest.approx([-10, -10, -10], abs=1e-6) and r["n_seeds"] == 3
+
+
+def test_pooled_interval_carries_the_seed_spread():
+    """Seeds that disagree (−10, −5, 0 %) widen the interval; images alone would not."""
+    from acbench.analysis.bdrate import pooled_compare
+
+    pairs = _seed_pairs([0.9, 0.95, 1.0])
+    r = pooled_compare(pairs, bootstrap=500).set_index("component").loc["total"]
+    assert r["seed_bd"] == pytest.approx([-10, -5, 0], abs=1e-6)
+    assert r["same_lam"] == pytest.approx(-5, abs=1e-9)
+    assert -10 < r["bd_low"] < -5 < r["bd_high"] < 0 and r["bd_high"] - r["bd_low"] > 4
+    one = pooled_compare(pairs[1:2], bootstrap=500).set_index("component").loc["total"]
+    assert one["bd_high"] - one["bd_low"] < 1e-6  # one seed, a uniform saving: no spread at all
+
+
+def test_pooled_compare_restricted_to_images():
+    from acbench.analysis.bdrate import pooled_compare
+
+    pairs = _seed_pairs([0.9])
+    out = pooled_compare(pairs, images=[1, 3, 5, 7, 9]).set_index("component")
+    assert out.loc["total", "n_images"] == 5 and out.loc["total", "bd"] == pytest.approx(-10, abs=1e-6)

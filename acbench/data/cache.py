@@ -12,7 +12,6 @@ from acbench.config import DataConfig
 from acbench.data.base import DataError, ImageSet, digest
 from acbench.registry import DATASETS
 
-
 SHOWN_CLASSES = 12  # classes named in a data summary line (the rest counted)
 
 _reporter: Callable[[str], None] | None = None
@@ -107,14 +106,28 @@ def _report(images: ImageSet, cfg: DataConfig, key: str) -> None:
             _reporter(line)
 
 
-def _stratified(labels: np.ndarray, idx: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """``idx`` split per class into (rest, held out), ``fraction`` of each class held out."""
+def _stratified(
+    labels: np.ndarray, idx: np.ndarray, fraction: float, rng, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``idx`` split per class into (rest, held out), ``fraction`` of each class held out.
+
+    With ``groups`` (one id per item), whole groups are held out, so a group never straddles
+    the split (overlapping tiles of one sequence stay on one side).
+    """
     rest, held = [], []
     for c in np.unique(labels[idx]):
-        sub = rng.permutation(idx[labels[idx] == c])
-        k = int(round(len(sub) * fraction))
-        held.extend(sub[:k])
-        rest.extend(sub[k:])
+        members = idx[labels[idx] == c]
+        if groups is None:
+            sub = rng.permutation(members)
+            k = int(round(len(sub) * fraction))
+            held.extend(sub[:k])
+            rest.extend(sub[k:])
+            continue
+        units = rng.permutation(np.unique(groups[members]))
+        k = int(round(len(units) * fraction))
+        out = np.isin(groups[members], units[:k])
+        held.extend(members[out])
+        rest.extend(members[~out])
     return np.sort(np.asarray(rest, dtype=int)), np.sort(np.asarray(held, dtype=int))
 
 
@@ -129,10 +142,12 @@ def split(images: ImageSet, cfg: DataConfig) -> tuple[ImageSet, ImageSet, ImageS
     keep = np.arange(n)
     if cfg.max_items and cfg.max_items < n:
         keep = np.sort(rng.choice(n, cfg.max_items, replace=False))
-    train, evl = _stratified(images.labels, keep, cfg.eval_fraction, rng)
+    groups = np.asarray(images.info["groups"]) if "groups" in images.info else None
+    train, evl = _stratified(images.labels, keep, cfg.eval_fraction, rng, groups)
     val = np.zeros(0, dtype=int)
     if cfg.val_fraction > 0:
-        train, val = _stratified(images.labels, train, cfg.val_fraction, np.random.default_rng([cfg.seed, 1]))
+        vrng = np.random.default_rng([cfg.seed, 1])
+        train, val = _stratified(images.labels, train, cfg.val_fraction, vrng, groups)
     if len(evl) < 2 or len(train) < 2:
         raise DataError(
             f"{cfg.name}: {n} tiles give {len(train)} train / {len(evl)} eval items; "

@@ -9,5 +9,6 @@ for _name, _target in {
     "class_label": "acbench.orderings.simple:ClassLabel",
     "greedy_chain": "acbench.orderings.greedy:GreedyChain",
     "spectral": "acbench.orderings.spectral:Spectral",
+    "stored": "acbench.orderings.simple:Stored",
 }.items():
     ORDERINGS.register_lazy(_name, _target, version="1")

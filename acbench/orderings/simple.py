@@ -123,3 +123,30 @@ class ClassLabel(Ordering):
 def _default(factory: Any, name: str) -> Any:
     p = inspect.signature(factory).parameters.get(name)
     return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
+class Stored(Ordering):
+    """The dataset's own order, as stored: frames of a video, pages of a scan, sequences built so.
+
+    The ordering of the positive control (``shifted``), whose tiles are stored so that each one
+    shares most of its content with the one before it; a feature ordering would have to find
+    that again.
+
+    Args:
+        random_state: unused (kept for the ordering contract).
+    """
+
+    version = "1"
+
+    def __init__(self, random_state: int = 0) -> None:
+        self.random_state = random_state
+
+    def fit(self, features: np.ndarray, labels: np.ndarray | None = None) -> Stored:
+        x, _ = check_features(features, labels)
+        self.order_ = np.arange(len(x))
+        return self
+
+    def place(self, features: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        x, _ = check_features(features, labels)
+        return np.arange(len(x))

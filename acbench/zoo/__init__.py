@@ -11,7 +11,8 @@ run id or protocol is refused with one line naming the problem and the rebuild c
 baseline is trained. Each entry keeps the eval rows it produced, so a test can reproduce them.
 
 Rebuild (about 15 min on 2 cores): ``acbench zoo build`` (``--check`` re-evaluates every shipped
-model against its rows). ``ACBENCH_NO_ZOO=1`` disables the zoo (the build sets it for itself).
+model against its rows). ``ACBENCH_NO_ZOO=1`` disables the zoo (the build sets it for itself);
+``ACBENCH_ZOO_DIR`` points it at another folder (tests build a tiny zoo there).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MANIFEST = HERE / "manifest.json"
+MANIFEST = "manifest.json"
 ZOO_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05)
 REBUILD = "acbench zoo build"
 
@@ -38,8 +39,14 @@ def enabled() -> bool:
     return os.environ.get("ACBENCH_NO_ZOO", "") in ("", "0")
 
 
-def manifest(path: Path = MANIFEST) -> dict[str, Any]:
+def folder() -> Path:
+    """Where the zoo lives: the package's own folder unless ``ACBENCH_ZOO_DIR`` says otherwise."""
+    return Path(os.environ.get("ACBENCH_ZOO_DIR") or HERE)
+
+
+def manifest(root: Path | None = None) -> dict[str, Any]:
     """``{"models": {run_id: entry}, ...}``; empty when nothing is shipped."""
+    path = (root or folder()) / MANIFEST
     if not path.exists():
         return {"models": {}}
     return json.loads(path.read_text())
@@ -53,7 +60,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def checked(run_id: str, root: Path = HERE) -> Path | None:
+def checked(run_id: str, root: Path | None = None) -> Path | None:
     """The shipped model file for ``run_id`` after its checks; None when the zoo has no such key.
 
     Raises:
@@ -62,7 +69,8 @@ def checked(run_id: str, root: Path = HERE) -> Path | None:
     """
     from acbench.config import PROTOCOL
 
-    entry = manifest(root / MANIFEST.name)["models"].get(run_id)
+    root = root or folder()
+    entry = manifest(root)["models"].get(run_id)
     if entry is None:
         return None
     path = root / entry["file"]
@@ -109,12 +117,16 @@ def install(run_id: str, dest: Path, progress: Any = None) -> bool:
     return True
 
 
-def add(run_id: str, model: Path, rows: Path, describe: dict[str, Any], root: Path = HERE) -> dict[str, Any]:
+def add(
+    run_id: str, model: Path, rows: Path, describe: dict[str, Any], root: Path | None = None
+) -> dict[str, Any]:
     """Ship ``model`` (a finished baseline run's model.pt) and its rows under ``run_id``."""
     import torch
 
     from acbench.config import PROTOCOL
 
+    root = root or folder()
+    root.mkdir(parents=True, exist_ok=True)
     state = torch.load(model, map_location="cpu", weights_only=True)
     state.update(zoo_key=run_id, protocol=PROTOCOL)
     name = f"{describe['codec']}-{describe['lam']:g}-{run_id}"
@@ -135,12 +147,15 @@ def add(run_id: str, model: Path, rows: Path, describe: dict[str, Any], root: Pa
     return entry
 
 
-def write_manifest(entries: dict[str, dict[str, Any]], info: dict[str, Any], root: Path = HERE) -> None:
+def write_manifest(
+    entries: dict[str, dict[str, Any]], info: dict[str, Any], root: Path | None = None
+) -> None:
     text = json.dumps({**info, "models": dict(sorted(entries.items()))}, indent=1, sort_keys=True)
-    (root / MANIFEST.name).write_text(text + "\n")
+    ((root or folder()) / MANIFEST).write_text(text + "\n")
 
 
-def clear(root: Path = HERE) -> None:
+def clear(root: Path | None = None) -> None:
     """Remove every shipped model (before a rebuild)."""
+    root = root or folder()
     for p in list(root.glob("*.pt")) + list(root.glob("*.rows.csv")):
         p.unlink()

@@ -42,14 +42,21 @@ def build(runs: Path, workers: int = 2, name: str = "cpu", progress: Any = None)
     from acbench.runner import execute
     from acbench.store import Run
 
-    os.environ["ACBENCH_NO_ZOO"] = "1"  # never install the zoo into its own build
     cfg = zoo_config(name)
     todo = jobs(cfg)
     t0 = time.perf_counter()
-    outcomes = execute(todo[:1], runs, progress)
-    if len(todo) > 1:
-        pool = make_executor("pool", workers=workers, root=runs)
-        outcomes += execute(todo[1:], runs, progress, executor=pool)
+    before = os.environ.get("ACBENCH_NO_ZOO")
+    os.environ["ACBENCH_NO_ZOO"] = "1"  # never install the zoo into its own build (workers inherit it)
+    try:
+        outcomes = execute(todo[:1], runs, progress)
+        if len(todo) > 1:
+            pool = make_executor("pool", workers=workers, root=runs)
+            outcomes += execute(todo[1:], runs, progress, executor=pool)
+    finally:
+        if before is None:
+            del os.environ["ACBENCH_NO_ZOO"]
+        else:
+            os.environ["ACBENCH_NO_ZOO"] = before
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise RuntimeError(f"zoo build: {failed[0].job.id} failed: {failed[0].reason}")
@@ -57,7 +64,11 @@ def build(runs: Path, workers: int = 2, name: str = "cpu", progress: Any = None)
     entries = {}
     for job in todo:
         run = Run(runs, job.id)
-        describe = {"codec": cfg.codec.name, "codec_params": dict(cfg.codec.params), "lam": job.payload["lam"]}
+        describe = {
+            "codec": cfg.codec.name,
+            "codec_params": dict(cfg.codec.params),
+            "lam": job.payload["lam"],
+        }
         describe.update(preset=name, dataset=cfg.data.name, tile=cfg.data.tile)
         entries[job.id] = zoo.add(job.id, run.model, run.rows, describe)
     from acbench.version import code_version
@@ -88,7 +99,7 @@ def verify(run_id: str, runs: Path) -> dict[str, float]:
     if out.status == "failed":
         raise zoo.ZooError(out.reason)
     new = read_rows_csv(Run(runs, run_id).rows)
-    old = read_rows_csv(zoo.HERE / entry["rows"])
+    old = read_rows_csv(zoo.folder() / entry["rows"])
     key = ["image", "component"]
     m = old.merge(new, on=key, suffixes=("_old", "_new"))
     tot = m[m["component"] == "total"]

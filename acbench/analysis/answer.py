@@ -1,0 +1,222 @@
+"""The answer to "does the neighbour pay?" for one configuration trained with several seeds.
+
+One sentence first, then one small table: BD-rate of the conditioned chain against the baseline,
+the step-matched anchor, the zero-mixer control and the same models with shuffled references
+(the neighbour's content), per component, pooled over seeds with 95 % intervals that resample
+seeds and eval images together; the same-λ rate change beside it. Then what the references are
+worth: baseline PSNR per λ, convergence figures, and the step-matched anchor's gain over the
+baseline (near 0 when the baseline has converged). All on the conditioned images (chain
+position >= 2), the only ones the neighbour can change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from acbench.analysis.bdrate import clean_rows, pooled_compare
+from acbench.analysis.leaderboard import _failed_section, _label, _multiset_line, _tile_note, markdown_table
+
+COMPARISONS = (
+    ("content", "the neighbour's content (vs the same models, shuffled references)"),
+    ("zero", "vs the zero-mixer control (same architecture, reference ignored)"),
+    ("matched", "vs the step-matched anchor (unconditioned, same training)"),
+    ("baseline", "vs the baseline (paper-style)"),
+)
+
+
+def _pct(v: float, lo: float = math.nan, hi: float = math.nan, signed: bool = True) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    text = f"{v:+.2f} %" if signed else f"{v:.2f} %"
+    if np.isfinite(lo) and np.isfinite(hi):
+        star = "*" if hi < 0 or lo > 0 else ""
+        text += f" [{lo:+.2f}, {hi:+.2f}]{star}"
+    return text
+
+
+def comparisons(
+    rows: pd.DataFrame, tests: Sequence[str], rate: str = "bpp_real", bootstrap: int = 1000, seed: int = 0
+) -> dict[str, pd.DataFrame]:
+    """:func:`pooled_compare` of the seeds' curves ``tests`` against each reference.
+
+    Returns:
+        ``{"content" | "zero" | "matched" | "baseline": table}`` for the references present.
+    """
+    clean = clean_rows(rows)
+    tests = [str(t) for t in tests]
+    chain = clean[clean["curve"].astype(str).isin(tests) & (clean["eval"] == "chain")]
+    cond = sorted(set(chain.loc[chain["position"] >= 2, "image"])) if "position" in chain else None
+
+    def side(curve: str, ev: str) -> pd.DataFrame:
+        return clean[(clean["curve"].astype(str) == str(curve)) & (clean["eval"] == ev)]
+
+    out: dict[str, pd.DataFrame] = {}
+    firsts = [chain[chain["curve"].astype(str) == t].iloc[0] for t in tests if (chain["curve"] == t).any()]
+    if not firsts:
+        return out
+    refs = {
+        "content": [(side(t, "shuffled"), side(t, "chain")) for t in tests],
+        "zero": [(side(r["control_curve"], "chain"), side(r["curve"], "chain")) for r in firsts],
+        "matched": [(side(r["matched_curve"], "alone"), side(r["curve"], "chain")) for r in firsts],
+        "baseline": [(side(r["anchor_curve"], "alone"), side(r["curve"], "chain")) for r in firsts],
+    }
+    for key, pairs in refs.items():
+        if all(not a.empty and not t.empty for a, t in pairs):
+            out[key] = pooled_compare(pairs, rate, bootstrap=bootstrap, seed=seed, images=cond)
+    return out
+
+
+def reference_line(rows: pd.DataFrame, tests: Sequence[str]) -> str:
+    """Baseline PSNR per λ, its convergence figures, and the step-matched anchor's gain over it."""
+    clean = clean_rows(rows)
+    first = clean[clean["curve"].astype(str).isin([str(t) for t in tests])].iloc[0]
+    tot = clean[clean["component"] == "total"]
+    base = tot[(tot["curve"] == first["anchor_curve"]) & (tot["eval"] == "alone")]
+    if base.empty:
+        return ""
+    pts = base.groupby("lam").agg(psnr=("psnr", "mean"), bpp=("bpp_real", "mean"))
+    text = "Baseline (each image alone): " + ", ".join(
+        f"λ {lam:g}: {r.psnr:.2f} dB at {r.bpp:.4f} bpp" for lam, r in pts.iterrows()
+    )
+    if "convergence" in base:
+        conv = base.groupby("lam")["convergence"].first().to_numpy(dtype=float)
+        if np.isfinite(conv).any():
+            text += (
+                f". Convergence (validation loss change over the last 20 % of training): "
+                f"{100 * np.nanmin(conv):+.2f} … {100 * np.nanmax(conv):+.2f} %"
+            )
+    matched = [c for c in clean.loc[clean["curve"].astype(str).isin(tests), "matched_curve"].unique() if c]
+    anchors = tot[tot["curve"].isin(matched) & (tot["eval"] == "alone")]
+    if not anchors.empty:
+        gain = anchors.groupby(["curve", "lam"])["psnr"].mean().groupby("lam").mean() - pts["psnr"]
+        gain = gain.dropna()
+        text += (
+            f". The step-matched anchor (the baseline trained on for the conditional budget) gains "
+            f"{gain.mean():+.3f} dB over it (per λ {', '.join(f'{v:+.3f}' for v in gain)}; "
+            "≤ 0.1 dB: the baseline has converged)"
+        )
+    return text + "."
+
+
+def answer_report(
+    rows: pd.DataFrame, tests: Sequence[str], bootstrap: int = 1000, rate: str = "bpp_real"
+) -> str:
+    """The markdown that ``acbench run`` prints: the answer sentence, the table, the references."""
+    tests = [str(t) for t in tests]
+    parts = ["# acbench run report"]
+    clean = clean_rows(rows)
+    mine = clean[clean["curve"].astype(str).isin(tests)]
+    if mine.empty:
+        parts.append("No conditional curve with results: nothing to compare.")
+        failed = _failed_section(rows)
+        return "\n\n".join(parts + ([failed] if failed else [])) + "\n"
+    head = mine.iloc[0]
+    seeds = sorted(mine["seed"].unique().tolist()) if "seed" in mine else []
+    figs = comparisons(rows, tests, rate, bootstrap)
+    n_cond = int(next(iter(figs.values()))["n_images"].iloc[0]) if figs else 0
+    parts.append(f"## {_label(head)}")
+    parts.append(_sentence(figs, len(seeds), n_cond))
+    table = {"comparison": [], "total": [], "y": [], "z": [], "same λ (total)": [], "ΔPSNR": []}
+    notes: dict[str, list[str]] = {}  # reason -> the cells it explains (numbered in order)
+    for key, label in COMPARISONS:
+        if key not in figs:
+            continue
+        f = figs[key].set_index("component")
+        table["comparison"].append(label)
+        for comp in ("total", "y", "z"):
+            r = f.loc[comp]
+            cell = _pct(r["bd"], r.get("bd_low", math.nan), r.get("bd_high", math.nan))
+            if r.get("bd_reason"):
+                reason = str(r["bd_reason"]).removeprefix("n/a: ")
+                notes.setdefault(reason, []).append(f"{key} {comp}")
+                cell += f" ({list(notes).index(reason) + 1})"
+            table[comp].append(cell)
+        r = f.loc["total"]
+        table["same λ (total)"].append(
+            _pct(r["same_lam"], r.get("same_low", math.nan), r.get("same_high", math.nan))
+        )
+        table["ΔPSNR"].append(f"{r['d_psnr']:+.3f} dB")
+    parts.append(markdown_table(pd.DataFrame(table)))
+    parts.append(
+        f"BD-rate (PCHIP, {rate}, %; negative = saving) of the conditioned chain on its conditioned "
+        f"images (position >= 2), pooled over {len(seeds)} training seed(s) ({', '.join(map(str, seeds))}); "
+        '[95 % interval resampling seeds and images together], * = excludes 0. "same λ": the rate '
+        "change at equal λ on the same images (no curve fitting; a saving where ΔPSNR is near 0)."
+        + "".join(f" ({i}) {reason}." for i, reason in enumerate(notes, 1))
+    )
+    if "content" in figs:
+        spread = figs["content"].set_index("component").loc["total", "seed_bd"]
+        parts.append(
+            "Seed spread of the content gain (total, BD-rate per seed): "
+            + ", ".join(f"seed {s}: {_pct(v)}" for s, v in zip(seeds, spread))
+            + "."
+        )
+    ref = reference_line(rows, tests)
+    if ref:
+        parts.append(ref)
+    parts.append(_points(clean, tests, str(head["anchor_curve"])))
+    n_eval = int(head.get("n_eval", 0))
+    parts.append(f"Dataset {head.get('dataset', '?')}, {n_eval} eval images. {_tile_note(head.get('tile'))}")
+    ms = _multiset_line(head.get("n_eval", math.nan), head.get("tile", math.nan))
+    if ms:
+        parts.append(ms)
+    keep = set(tests) | {
+        str(c) for c in mine[["anchor_curve", "matched_curve", "control_curve"]].stack().unique()
+    }
+    failed = _failed_section(rows[rows["curve"].astype(str).isin(keep)]) if "curve" in rows else ""
+    if failed:
+        parts.append(failed)
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _sentence(figs: dict[str, pd.DataFrame], n_seeds: int, n_cond: int) -> str:
+    def total(key: str) -> str:
+        if key not in figs:
+            return "not measured"
+        r = figs[key].set_index("component").loc["total"]
+        return _pct(r["bd"], r.get("bd_low", math.nan), r.get("bd_high", math.nan))
+
+    if "content" not in figs:
+        return "No answer: the shuffled-reference evaluation is missing (see the failed runs)."
+    r = figs["content"].set_index("component").loc["total"]
+    lo, hi = r.get("bd_low", math.nan), r.get("bd_high", math.nan)
+    if not np.isfinite(r["bd"]):
+        verdict = f"could not be measured as a BD-rate ({r['bd_reason']})"
+    elif np.isfinite(lo) and hi < 0:
+        verdict = f"saves {_pct(-r['bd'], -hi, -lo, signed=False)} of the total rate"
+    elif np.isfinite(lo) and lo > 0:
+        verdict = f"costs {_pct(r['bd'], lo, hi)} of the total rate"
+    else:
+        verdict = (
+            f"changes the total rate by {_pct(r['bd'], lo, hi)}, an interval that includes 0: no saving shown"
+        )
+    return (
+        f"**The neighbour's content {verdict}** (true vs shuffled references, BD-rate on {n_cond} "
+        f"conditioned eval images, {n_seeds} seed(s), 95 % interval over seeds and images); "
+        f"against a step-matched anchor {total('matched')}; against the zero-mixer control "
+        f"{total('zero')}; against the baseline {total('baseline')}."
+    )
+
+
+def _points(clean: pd.DataFrame, tests: Sequence[str], baseline: str) -> str:
+    """Per-λ points (total; mean over eval images and seeds) of the baseline and the chain."""
+    tot = clean[clean["component"] == "total"]
+    cols = {}
+    base = tot[(tot["curve"] == baseline) & (tot["eval"] == "alone")]
+    cols["baseline"] = base.groupby("lam").agg(bpp=("bpp_real", "mean"), psnr=("psnr", "mean"))
+    for ev in ("chain", "shuffled"):
+        sel = tot[tot["curve"].astype(str).isin(tests) & (tot["eval"] == ev)]
+        cols[ev] = sel.groupby("lam").agg(bpp=("bpp_real", "mean"), psnr=("psnr", "mean"))
+    lams = sorted(set().union(*[set(c.index) for c in cols.values()]))
+    table = {"λ": [f"{lam:g}" for lam in lams]}
+    for name, c in cols.items():
+        c = c.reindex(lams)
+        table[f"{name} bpp"] = [f"{v:.4f}" for v in c["bpp"]]
+        table[f"{name} PSNR"] = [f"{v:.2f}" for v in c["psnr"]]
+    return "Per-λ points (total, real bits; mean over all eval images and seeds):\n\n" + markdown_table(
+        pd.DataFrame(table)
+    )

@@ -1,0 +1,58 @@
+"""A run id promises its numbers: one config trained with 1 or 2 threads, by the local or the pool
+executor, lands within 0.05 dB and 0.5 % bpp per λ (slow: three trainings of a small config)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from acbench.config import TrainConfig, preset, validate
+from acbench.executors import make_executor
+from acbench.runner import baseline_job, execute
+from acbench.store import Run, read_rows_csv
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg():
+    tiny = preset("tiny")
+    train = TrainConfig(steps=600, batch=8, lr=1e-3, checkpoint_every=200, decay_steps=300, augment=True)
+    return validate(dataclasses.replace(tiny, lmbdas=(0.0067, 0.025), baseline_train=train))
+
+
+def _points(root, jobs):
+    out = {}
+    for job in jobs:
+        rows = read_rows_csv(Run(root, job.id).rows)
+        tot = rows[rows["component"] == "total"]
+        out[job.payload["lam"]] = (tot["psnr"].mean(), tot["bpp_real"].mean())
+    return out
+
+
+def test_threads_and_executors_agree_within_tolerance(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACBENCH_NO_ZOO", "1")
+    cfg = _cfg()
+    jobs = [baseline_job(cfg, lam) for lam in cfg.lmbdas]
+    before = torch.get_num_threads()
+    arms = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            execute(jobs, tmp_path / f"local{threads}")
+            arms[f"local, {threads} thread(s)"] = _points(tmp_path / f"local{threads}", jobs)
+    finally:
+        torch.set_num_threads(before)
+    execute(jobs, tmp_path / "pool", executor=make_executor("pool", workers=2, root=tmp_path / "pool"))
+    arms["pool, 2 workers"] = _points(tmp_path / "pool", jobs)
+    ref = arms["local, 1 thread(s)"]
+    for name, pts in arms.items():
+        for lam, (psnr, bpp) in pts.items():
+            assert abs(psnr - ref[lam][0]) <= 0.05, (name, lam, psnr, ref[lam][0])
+            assert abs(bpp / ref[lam][1] - 1) <= 0.005, (name, lam, bpp, ref[lam][1])
+    threads = {
+        name: torch.load(Run(tmp_path / d, jobs[0].id).model, weights_only=True)["environment"]["threads"]
+        for name, d in (("1", "local1"), ("2", "local2"), ("pool", "pool"))
+    }
+    assert threads == {"1": 1, "2": 2, "pool": 1}
