@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from acbench.analysis.bdrate import clean_rows, pooled_compare
-from acbench.analysis.leaderboard import _failed_section, _label, _multiset_line, _tile_note, markdown_table
+from acbench.analysis.markdown import _failed_section, _label, _multiset_line, _tile_note, markdown_table
 
 COMPARISONS = (
     ("content", "the neighbour's content (vs the same models, shuffled references)"),
@@ -102,24 +102,38 @@ def reference_line(rows: pd.DataFrame, tests: Sequence[str]) -> str:
     return text + "."
 
 
-def answer_report(
+SEED_GROUP = ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain", "steps")
+
+
+def seed_groups(rows: pd.DataFrame) -> list[list[str]]:
+    """Conditional curves (not zero controls) that differ only by their training seed, where a
+    configuration has at least two seeds; each group's curves in seed order."""
+    clean = clean_rows(rows)
+    cond = (
+        clean[(clean.get("kind") == "conditional") & (clean["mixer"] != "zero")] if "kind" in clean else clean
+    )
+    if cond.empty or "seed" not in cond:
+        return []
+    keys = [k for k in SEED_GROUP if k in cond]
+    groups = []
+    for _, g in cond.groupby(keys, sort=True, dropna=False):
+        per_seed = g.groupby("seed")["curve"].unique()
+        if len(per_seed) >= 2 and all(len(c) == 1 for c in per_seed):
+            groups.append([str(c[0]) for c in per_seed])
+    return groups
+
+
+def answer_block(
     rows: pd.DataFrame, tests: Sequence[str], bootstrap: int = 1000, rate: str = "bpp_real"
 ) -> str:
-    """The markdown that ``acbench run`` prints: the answer sentence, the table, the references."""
+    """The sentence and the table for one configuration's seed curves (markdown, no heading)."""
     tests = [str(t) for t in tests]
-    parts = ["# acbench run report"]
     clean = clean_rows(rows)
     mine = clean[clean["curve"].astype(str).isin(tests)]
-    if mine.empty:
-        parts.append("No conditional curve with results: nothing to compare.")
-        failed = _failed_section(rows)
-        return "\n\n".join(parts + ([failed] if failed else [])) + "\n"
-    head = mine.iloc[0]
     seeds = sorted(mine["seed"].unique().tolist()) if "seed" in mine else []
     figs = comparisons(rows, tests, rate, bootstrap)
     n_cond = int(next(iter(figs.values()))["n_images"].iloc[0]) if figs else 0
-    parts.append(f"## {_label(head)}")
-    parts.append(_sentence(figs, len(seeds), n_cond))
+    parts = [_sentence(figs, len(seeds), n_cond)]
     table = {"comparison": [], "total": [], "y": [], "z": [], "same λ (total)": [], "ΔPSNR": []}
     notes: dict[str, list[str]] = {}  # reason -> the cells it explains (numbered in order)
     for key, label in COMPARISONS:
@@ -158,6 +172,24 @@ def answer_report(
     ref = reference_line(rows, tests)
     if ref:
         parts.append(ref)
+    return "\n\n".join(parts)
+
+
+def answer_report(
+    rows: pd.DataFrame, tests: Sequence[str], bootstrap: int = 1000, rate: str = "bpp_real"
+) -> str:
+    """The markdown that ``acbench run`` prints: the answer sentence, the table, the references."""
+    tests = [str(t) for t in tests]
+    parts = ["# acbench run report"]
+    clean = clean_rows(rows)
+    mine = clean[clean["curve"].astype(str).isin(tests)]
+    if mine.empty:
+        parts.append("No conditional curve with results: nothing to compare.")
+        failed = _failed_section(rows)
+        return "\n\n".join(parts + ([failed] if failed else [])) + "\n"
+    head = mine.iloc[0]
+    parts.append(f"## {_label(head)}")
+    parts.append(answer_block(rows, tests, bootstrap, rate))
     parts.append(_points(clean, tests, str(head["anchor_curve"])))
     n_eval = int(head.get("n_eval", 0))
     parts.append(f"Dataset {head.get('dataset', '?')}, {n_eval} eval images. {_tile_note(head.get('tile'))}")
