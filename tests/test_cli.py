@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,8 +126,12 @@ def test_compress_decompress_info_commands(runs, tmp_path):
     arc = tmp_path / "a.acb"
     res = _run("compress", str(src), "-o", str(arc), "--run", run_id, "--runs", str(runs), "--quiet")
     assert res.exit_code == 0, res.output
+    assert "restores the codec's reconstruction" in res.output  # lossy, and said so
+    assert re.search(r"PSNR against the originals: mean \d+\.\d\d dB, lowest \d+\.\d\d dB", res.output)
     res = _run("info", str(arc))
     assert res.exit_code == 0 and "p1" in res.output
+    assert re.search(r"mean PSNR against the originals \d+\.\d\d dB, as measured when", res.output)
+    assert "info does not read the originals" in res.output
     out = tmp_path / "out"
     res = _run("decompress", str(arc), "-o", str(out), "--runs", str(runs), "--quiet")
     assert res.exit_code == 0, res.output
@@ -176,3 +181,76 @@ def test_run_variants(extra, tmp_path):
         steps = rows[rows["kind"] == "baseline"].groupby("lam")["steps"].first()
         assert steps.to_dict() == {0.0035: 9, 0.0067: 9, 0.013: 9, 0.025: 9}
         assert len(list(tmp_path.glob("*/pretrain.pt"))) == 1
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro / "x", os.W_OK) or os.geteuid() == 0:
+        return Path("/proc/acbench-not-writable")  # root ignores modes; /proc refuses anyway
+    return ro / "out"
+
+
+def test_bad_folders_fail_before_torch_is_imported(tmp_path):
+    """A missing, empty or non-folder --data, an unwritable --out: one line, in a fraction of a
+    second (torch, which takes seconds to import, is never imported)."""
+    empty, afile = tmp_path / "empty", tmp_path / "a.png"
+    empty.mkdir()
+    (empty / ".hidden").write_text("x")  # hidden files do not count
+    afile.write_bytes(b"x")
+    bad = _unwritable(tmp_path)
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('preset = "tiny"\n[grid]\nmixer = ["film"]\n')
+    cases = [
+        (["run", "--data", str(tmp_path / "nope")], "does not exist"),
+        (["run", "--data", str(empty)], "is empty"),
+        (["run", "--data", str(afile)], "is not a folder"),
+        (["run", "--out", str(bad)], "not writable"),
+        (["order", "--data", str(empty), "--out", str(tmp_path / "o")], "is empty"),
+        (["sweep", str(sweep), "--out", str(bad)], "not writable"),
+    ]
+    code = (
+        "import json, sys; from typer.testing import CliRunner; from acbench.cli import app\n"
+        "out = []\n"
+        "for args, msg in json.loads(sys.argv[1]):\n"
+        "    r = CliRunner().invoke(app, args + ['--preset', 'tiny', '--quiet'])\n"
+        "    out.append([r.exit_code, msg in r.output, len(r.output.strip().splitlines()), r.output])\n"
+        "print(json.dumps([out, 'torch' in sys.modules]))\n"
+    )
+    import json
+
+    res = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, check=True
+    )
+    results, torch_loaded = json.loads(res.stdout)
+    for (args, _), (exit_code, found, lines, output) in zip(cases, results):
+        assert (exit_code, found, lines) == (2, True, 1), (args, output)
+    assert not torch_loaded
+    assert not (tmp_path / "o").exists()  # a bad command creates no output folder
+
+
+def test_split_folder_classes_and_skipped_files_are_said_on_every_run(tmp_path):
+    """train/<class>/... and val/<class>/...: the run names the classes (not the splits) with their
+    image counts, and the skipped files, on the first run and again on the cached second run."""
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cats", "dogs"):
+            (data / split / cls).mkdir(parents=True)
+            for i in range(3):
+                img = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)  # two 64-px tiles
+                Image.fromarray(img).save(data / split / cls / f"{i}.png")
+    (data / "train" / "dogs" / "broken.jpg").write_bytes(b"not a jpeg")
+    args = ["run", *TINY, "--data", str(data), "--out", str(tmp_path / "runs")]
+    args += ["--ordering", "class_label", "--no-controls", "--lmbda", "0.01", "--lmbda", "0.02"]
+    for _ in range(2):  # the second run trains nothing and reads the data from the cache
+        res = _run(*args)
+        assert res.exit_code == 0, res.output
+        said = "12 images (24 tiles) in 2 classes from the folders inside the split folders train/, val/"
+        assert said in res.output
+        assert "images per class: cats 6, dogs 6" in res.output
+        assert "warning: data" in res.output and "1 unreadable and 0 too-small file(s) skipped" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,6 +105,32 @@ def test_bad_sweep_files(tmp_path, text, message):
         sweep_configs(f)
     res = runner.invoke(app, ["sweep", str(f), "--dry-run"])
     assert res.exit_code == 2 and message.split("'")[0] in res.output
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "s.toml is empty; a sweep file needs a [grid] table"),
+        ("# a question, and nothing else\n\n", "s.toml is empty"),
+        ('preset = "tiny"\n[grid]\n', "s.toml: the [grid] table is empty"),
+        ('preset = "tiny"\n[set]\n"train.steps" = 3\n', "s.toml has no [grid] table"),
+        ('preset = "tiny"\ngrid = 3\n', "grid must be a table"),
+    ],
+    ids=["empty-file", "only-comments", "empty-grid", "no-grid", "grid-not-a-table"],
+)
+def test_sweep_without_axes_is_refused_before_any_work(tmp_path, text, message):
+    """An empty file or [grid] would otherwise train the preset's default curve (17 jobs)."""
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        sweep_configs(f)
+    out = tmp_path / "runs"
+    for extra in ([], ["--dry-run"]):
+        res = runner.invoke(app, ["sweep", str(f), "--out", str(out), "--quiet", *extra])
+        assert res.exit_code == 2, res.output
+        assert message in res.output  # "[grid]" printed as written, not taken for markup
+        assert len(res.output.strip().splitlines()) == 1, res.output  # one line
+    assert not out.exists()  # nothing planned, nothing trained
 
 
 def test_few_lambdas_warn(tmp_path):
