@@ -108,7 +108,7 @@ MAX_HEADER = 1 << 30  # compressed and decompressed header bound (bytes)
 MAX_SIDE = 1 << 16
 SUFFIX = ".acb"
 
-Progress = Callable[[str, int, int, dict[str, float]], None]  # same as runner.Progress
+Progress = Callable[[str, int, int, dict[str, float]], None]  # progress(label, done, total, logs)
 
 
 class ArchiveError(ValueError):

@@ -140,7 +140,12 @@ class Display:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
-    def phase(self, label: str, step: int, total: int, logs: dict[str, float]) -> None:
+    def phase(self, event) -> None:
+        """A job's :class:`acbench.job.Progress` event."""
+        self.step_of(event.label, event.step, event.total, event.logs)
+
+    def step_of(self, label: str, step: int, total: int, logs) -> None:
+        """A step of anything else (an archive's chains)."""
         info = " ".join(f"{k}={v:.4g}" for k, v in logs.items() if k in ("loss", "bpp"))
         self.progress.update(
             self.step, description=label, completed=step, total=total, info=info, visible=True
@@ -248,8 +253,7 @@ def _execute(
     workers: int = 2,
     slurm: Optional[list[str]] = None,
 ) -> list:
-    from acbench.executors import ExecutorError, make_executor, parse_parameters
-    from acbench.runner import execute
+    from acbench.executors import ExecutorError, execute, make_executor, parse_parameters
 
     try:
         parameters = parse_parameters(slurm or [])
@@ -266,11 +270,7 @@ def _execute(
         )
     try:
         with Display(len(jobs), quiet) as disp:
-            ex = (
-                None
-                if executor == "local"
-                else make_executor(executor, workers=workers, root=out, parameters=parameters)
-            )
+            ex = make_executor(executor, workers=workers, root=out, parameters=parameters)
             outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed, executor=ex)
     except KeyboardInterrupt:
         typer.secho(
@@ -325,8 +325,9 @@ def order(
     from acbench.config import ConfigError
     from acbench.data.base import DataError
     from acbench.data.cache import load_split
+    from acbench.executors import execute
     from acbench.registry import UnknownPluginError
-    from acbench.runner import baseline_job, execute, feature_lambda, ordering_job
+    from acbench.runner import baseline_job, feature_lambda, ordering_job
     from acbench.store import Run, StoreError, check_writable
 
     try:
@@ -622,7 +623,7 @@ def compress(
                 embed_model=embed_model,
                 jobs=jobs,
                 overwrite=overwrite,
-                progress=disp.phase,
+                progress=disp.step_of,
                 baseline_estimate=baseline_estimate,
             )
     except ArchiveError as e:
@@ -646,7 +647,9 @@ def decompress(
 
     try:
         with Display(1, quiet) as disp:
-            summary = decompress_archive(archive, out, overwrite, skip_corrupt, model, runs, jobs, disp.phase)
+            summary = decompress_archive(
+                archive, out, overwrite, skip_corrupt, model, runs, jobs, disp.step_of
+            )
     except ArchiveError as e:
         _fail(str(e))
     typer.echo(format_restored(summary))

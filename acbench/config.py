@@ -7,7 +7,6 @@ versions and the results schema), never by time, device, worker count or paths.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import types
 import typing
@@ -15,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = 1  # bump when the meaning of stored rows changes; older run folders are then reported
+# run identity lives in the leaf module acbench.job; re-exported here for callers of config
+from acbench.job import SCHEMA, run_id, to_dict  # noqa: F401
+
 # bump when the training loop changes what a config trains (schedule, validation, augmentation):
 # part of every run id, so cached runs and shipped zoo models of another protocol are not reused
 PROTOCOL = 2
@@ -374,17 +375,6 @@ def _bind(factory: Any, comp: Component, kind: str) -> None:
 # Identity
 
 
-def to_dict(obj: Any) -> Any:
-    """Plain JSON-able structure of a config value."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_dict(v) for k, v in sorted(obj.items())}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    return obj
-
-
 def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Inverse of :func:`to_dict` for the config dataclasses."""
     kwargs = {}
@@ -400,17 +390,3 @@ def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
             v = tuple(v)
         kwargs[f.name] = v
     return cls(**kwargs)
-
-
-def _json_default(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_dict(obj)
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    return str(obj)
-
-
-def run_id(payload: Mapping[str, Any]) -> str:
-    """sha256 of canonical JSON (with the results schema) → 12 hex chars."""
-    blob = json.dumps({"schema": SCHEMA, **payload}, sort_keys=True, default=_json_default)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -66,6 +66,7 @@ import tomllib
 
 from acbench.config import Component, ConfigError, RunConfig, validate
 from acbench.grid import _set, expand
+from acbench.job import Progress
 
 TOP_KEYS = {
     "preset", "presets", "lmbdas", "set", "name", "description",
@@ -713,7 +714,7 @@ class TrialRunner:
         done: list[Any] = []
         hook = None
         if len(obj.directions) == 1 and isinstance(executor, LocalExecutor):
-            hook = self._pruning_hook(trial, jobs, done, mine, cfg.train.checkpoint_every)
+            hook = self._pruning_hook(trial, mine, cfg.train.checkpoint_every)
         try:
             outcomes = executor.run(jobs, self.root, hook, done.append, True)
         except _Prune as p:
@@ -748,27 +749,25 @@ class TrialRunner:
         return value
 
     @staticmethod
-    def _pruning_hook(
-        trial: Any, jobs: Sequence[Any], done: list[Any], mine: Mapping[str, int], every: int
-    ) -> Callable[..., None]:
+    def _pruning_hook(trial: Any, mine: Mapping[str, int], every: int) -> Callable[[Progress], None]:
         """Progress callback: training loss of the trial's own conditional runs → the pruner.
 
         Intermediate step = (index of λ in the sorted list) × steps + step, so trials are
-        compared at the same λ and the same training step.
+        compared at the same λ and the same training step. Each event names its job, so shared
+        runs (baselines, anchors) and other phases are told apart without labels or job order.
         """
 
-        def hook(label: str, step: int, total: int, logs: Mapping[str, float]) -> None:
-            if len(done) >= len(jobs):
+        def hook(event: Progress) -> None:
+            if event.job.id not in mine or event.phase != "train" or "loss" not in event.logs:
                 return
-            job = jobs[len(done)]  # outcomes arrive in job order: the next one is running
-            if job.id not in mine or "loss" not in logs or not label.startswith("conditional"):
-                return
+            step, total = event.step, event.total
             if step % every and step != total:
                 return
-            at = mine[job.id] * total + step
-            trial.report(float(logs["loss"]), at)
+            at = mine[event.job.id] * total + step
+            loss = float(event.logs["loss"])
+            trial.report(loss, at)
             if trial.should_prune():
-                raise _Prune(f"pruned at λ #{mine[job.id] + 1}, step {step} (loss {logs['loss']:.4g})")
+                raise _Prune(f"pruned at λ #{mine[event.job.id] + 1}, step {step} (loss {loss:.4g})")
 
         return hook
 

@@ -37,7 +37,8 @@ from acbench.archive import (
 def runs(tmp_path_factory):
     """A real tiny conditional run (random ordering, one λ) made by the real pipeline."""
     from acbench.config import Component, preset
-    from acbench.runner import conditional_job, execute, plan
+    from acbench.executors import execute
+    from acbench.runner import conditional_job, plan
 
     cfg = dataclasses.replace(preset("tiny"), ordering=Component("random"), lmbdas=(0.013,), chain=3)
     try:

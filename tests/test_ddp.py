@@ -99,11 +99,11 @@ def test_single_process_is_untouched(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_entry_point(tmp_path):
-    """`torchrun --nproc_per_node 2 -m acbench.distributed` trains and evaluates a tiny curve."""
+    """`torchrun --nproc_per_node 2 -m acbench.torchrun` trains and evaluates a tiny curve."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-        "-m", "acbench.distributed", "--preset", "tiny", "--no-controls", "--out", str(tmp_path / "runs"),
+        "-m", "acbench.torchrun", "--preset", "tiny", "--no-controls", "--out", str(tmp_path / "runs"),
         "--set", "ordering=random", "--set", "features=pixels", "--set", "lmbdas=0.0067",
         "--set", "chain=2", "--set", "data.max_items=24", "--set", "train.steps=2",
         "--set", "baseline_train.steps=2",

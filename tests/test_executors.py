@@ -17,11 +17,12 @@ from acbench.executors import (
     LocalExecutor,
     PoolExecutor,
     SlurmExecutor,
+    execute,
     make_executor,
     run_lock,
     waves,
 )
-from acbench.runner import execute, plan
+from acbench.runner import plan
 from acbench.search import trial_rows
 
 KEYS = ["run_id", "eval", "image", "component"]

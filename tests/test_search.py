@@ -221,8 +221,9 @@ def test_bd_value_reads_bd_table():
     assert nan != nan and why.startswith("n/a")
 
 
-def test_pruning_hook_reports_per_lambda_steps():
-    from acbench.runner import Job
+def test_pruning_hook_reports_per_lambda_steps(tiny_cfg):
+    from acbench.job import Progress
+    from acbench.runner import baseline_job, conditional_job
     from acbench.search import TrialRunner, _Prune
 
     class Trial:
@@ -235,20 +236,19 @@ def test_pruning_hook_reports_per_lambda_steps():
         def should_prune(self):
             return self.reports[-1][0] == self.prune_at
 
-    jobs = [Job("baseline", {"a": 1}), Job("conditional", {"b": 1}), Job("conditional", {"b": 2})]
-    mine = {jobs[1].id: 0, jobs[2].id: 1}
-    done: list = []
+    lams = sorted(tiny_cfg.lmbdas)[:2]
+    c1, c2 = (conditional_job(tiny_cfg, lam) for lam in lams)
+    mine = {c1.id: 0, c2.id: 1}
     t = Trial(prune_at=6)
-    hook = TrialRunner._pruning_hook(t, jobs, done, mine, every=2)
-    hook("baseline λ=1", 2, 4, {"loss": 9.0})  # shared baseline: not the trial's
-    done.append("baseline")
+    hook = TrialRunner._pruning_hook(t, mine, every=2)
+    hook(Progress(baseline_job(tiny_cfg, lams[0]), "train", 2, 4, {"loss": 9.0}))  # shared: not the trial's
+    # events of the second λ may arrive before the first's ends (a pool): keyed by job, not order
+    hook(Progress(c2, "train", 1, 4, {"loss": 99.0}))  # not a reporting step
     for s in (1, 2, 3, 4):
-        hook("conditional λ=1", s, 4, {"loss": float(s)})
-    done.append("c1")
-    hook("evaluate λ=1", 0, 1, {})
+        hook(Progress(c1, "train", s, 4, {"loss": float(s)}))
+    hook(Progress(c1, "evaluate"))
     with pytest.raises(_Prune, match="λ #2, step 2"):
-        for s in (1, 2):
-            hook("conditional λ=2", s, 4, {"loss": 10.0 + s})
+        hook(Progress(c2, "train", 2, 4, {"loss": 12.0}))
     assert t.reports == [(2, 2.0), (4, 4.0), (6, 12.0)]
     assert issubclass(_Prune, BaseException) and not issubclass(_Prune, Exception)
 

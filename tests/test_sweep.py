@@ -142,9 +142,9 @@ def test_few_lambdas_warn(tmp_path):
 
 def test_nan_run_is_recorded_and_others_finish(tmp_path):
     from acbench.config import preset
+    from acbench.executors import execute
     from acbench.mixers.basic import FiLM
     from acbench.registry import MIXERS
-    from acbench.runner import execute
     from acbench.store import load_rows
 
     @MIXERS.register("nan_film")
@@ -156,7 +156,7 @@ def test_nan_run_is_recorded_and_others_finish(tmp_path):
     bad = dataclasses.replace(good, mixer=dataclasses.replace(good.mixer, name="nan_film"))
     outcomes = execute(plan([bad, good], controls=False), tmp_path)
     failed = [o for o in outcomes if o.status == "failed"]
-    assert failed and all(o.job.payload.get("mixer", {}).get("name") == "nan_film" for o in failed)
+    assert failed and all(o.job.mixer.name == "nan_film" for o in failed)
     assert "loss is nan" in failed[0].reason
     assert sum(o.status == "done" for o in outcomes) == len(outcomes) - len(failed)
     rows, _ = load_rows(tmp_path)
@@ -235,8 +235,8 @@ def test_lambda_finetune_baselines_start_from_the_feature_lambda():
     jobs = plan([cfg], controls=False)
     base = [j for j in jobs if j.kind == "baseline"]
     middle = baseline_job(cfg, feature_lambda(cfg))
-    assert base[0].id == middle.id and middle.deps == () and "init_run" not in middle.payload
-    assert all(j.deps == (middle.id,) and j.payload["init_run"] == middle.id for j in base[1:])
+    assert base[0].id == middle.id and middle.deps == () and "init_run" not in middle.payload()
+    assert all(j.deps == (middle.id,) and j.init_run == middle.id for j in base[1:])
     assert len(base) == len(cfg.lmbdas) and len({j.curve for j in base}) == 1
     independent = plan([preset("tiny")], controls=False)
     assert not {j.id for j in independent} & {j.id for j in base}
