@@ -69,40 +69,34 @@ def _build_config(
     seed: Optional[int],
     sets: Optional[list[str]],
 ):
-    import dataclasses
-
-    from acbench.config import Component, ConfigError, apply_overrides, override, validate
+    """The preset, then every flag and ``--set`` through :func:`acbench.config.override` (the one
+    config path, shared with sweep files and searches), validated."""
+    from acbench.config import ConfigError, apply_overrides, override, validate
     from acbench.config import preset as get_preset
 
     cfg = get_preset(preset)
     if data is not None:
         if not data.exists():
             raise ConfigError(f"--data {data}: no such folder")
-        cfg = dataclasses.replace(
-            cfg, data=dataclasses.replace(cfg.data, name=dataset or "folder", root=str(data.resolve()))
-        )
+        cfg = override(override(cfg, "data.name", dataset or "folder"), "data.root", str(data.resolve()))
     elif dataset:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name=dataset))
-    for key, value in (("ordering", ordering), ("mixer", mixer), ("codec", codec)):
-        if value:
-            comp = getattr(cfg, key)
-            new = Component(value, comp.params if value == comp.name else {})
-            if key == "codec" and value != cfg.codec.name:
-                new = Component(value, dict(cfg.codec.params))  # keep the preset's sizes
-            cfg = dataclasses.replace(cfg, **{key: new})
-    if chain is not None:
-        cfg = dataclasses.replace(cfg, chain=chain)
-    if lmbda:
-        cfg = override(cfg, "lmbdas", ",".join(lmbda))
-    if sites:
-        cfg = override(cfg, "sites", sites)
-    for key, value in (("reference", reference), ("baseline", baseline), ("features", features)):
-        if value:
-            cfg = dataclasses.replace(cfg, **{key: value})
-    if warm_start is not None:
-        cfg = dataclasses.replace(cfg, warm_start=warm_start)
-    if seed is not None:
-        cfg = override(cfg, "seed", seed)
+        cfg = override(cfg, "data.name", dataset)
+    flags = {
+        "ordering": ordering,
+        "mixer": mixer,
+        "codec": codec,
+        "chain": chain,
+        "lmbdas": ",".join(lmbda) if lmbda else None,
+        "sites": sites,
+        "reference": reference,
+        "baseline": baseline,
+        "features": features,
+        "warm_start": warm_start,
+        "seed": seed,
+    }
+    for key, value in flags.items():
+        if value is not None and value != "":
+            cfg = override(cfg, key, value)
     cfg = apply_overrides(cfg, sets or [])
     try:
         return validate(cfg)

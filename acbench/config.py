@@ -248,6 +248,8 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
     if isinstance(cfg, RunConfig) and key == "seed":
         s = _coerce(value, int, _prefix + key)
         return dataclasses.replace(cfg, seed=s, train=dataclasses.replace(cfg.train, seed=s))
+    if isinstance(cfg, RunConfig) and key in COMPONENTS and not _is_table_without_name(value):
+        return dataclasses.replace(cfg, **{key: _component(getattr(cfg, key), value, key)})
     head, _, rest = key.partition(".")
     full = _prefix + key
     fields = {f.name for f in dataclasses.fields(cfg)}
@@ -270,8 +272,6 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
             raise ConfigError(f"config key {head!r} has no sub-keys (got {key!r})")
         return dataclasses.replace(cfg, **{head: override(current, rest, value, f"{_prefix}{head}.")})
     if dataclasses.is_dataclass(current):
-        if isinstance(current, Component) and isinstance(value, str):
-            return dataclasses.replace(cfg, **{head: Component(value)})
         if isinstance(value, Mapping):
             sub = current
             for k, v in value.items():
@@ -279,6 +279,33 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
             return dataclasses.replace(cfg, **{head: sub})
         raise ConfigError(f"config key {key!r} is a table; set its fields ({key}.name=...)")
     return dataclasses.replace(cfg, **{head: _coerce(value, _field_type(cfg, head), full)})
+
+
+COMPONENTS = ("ordering", "mixer", "codec")
+
+
+def _is_table_without_name(value: Any) -> bool:
+    return isinstance(value, Mapping) and "name" not in value  # hyper-parameters, set one by one
+
+
+def _component(current: Component, value: Any, key: str) -> Component:
+    """A plugin set by name (``--mixer film``, ``--set mixer=film``, ``mixer = "film"``) or by a
+    table with ``name`` and hyper-parameters (``{name = "umap", n_neighbors = 15}``).
+
+    A bare name keeps the current hyper-parameters when the name does not change; a codec keeps
+    the preset's sizes (``N``, ``M``) whenever none are given.
+    """
+    if isinstance(value, Component):
+        return value
+    if isinstance(value, str):
+        name, params = value, None
+    elif isinstance(value, Mapping) and "name" in value:
+        name, params = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise ConfigError(f"{key}: give a name or a table with `name` (got {value!r})")
+    if not params and (name == current.name or key == "codec"):
+        params = dict(current.params)
+    return Component(name, params or {})
 
 
 def apply_overrides(cfg: RunConfig, pairs: Sequence[str]) -> RunConfig:

@@ -20,12 +20,12 @@ settings and a grid::
     "train.steps" = 200
 
 Grid keys are config keys (dotted keys reach nested fields); ``ordering``, ``mixer`` and
-``codec`` take a name or a table with ``name`` and hyper-parameters.
+``codec`` take a name or a table with ``name`` and hyper-parameters. Every key goes through
+:func:`acbench.config.override`, as the CLI's flags and ``--set`` do.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,33 +33,9 @@ from typing import Any
 
 import tomllib
 
-from acbench.config import (
-    Component,
-    ConfigError,
-    RunConfig,
-    override,
-    preset,
-    validate,
-)
+from acbench.config import ConfigError, RunConfig, override, preset, validate
 
 TOP_KEYS = {"preset", "presets", "lmbdas", "set", "grid", "name", "description"}
-
-
-def _component(value: Any, key: str) -> Component:
-    if isinstance(value, str):
-        return Component(value)
-    if isinstance(value, Mapping) and "name" in value:
-        return Component(value["name"], {k: v for k, v in value.items() if k != "name"})
-    raise ConfigError(f"grid.{key}: each entry must be a name or a table with `name` (got {value!r})")
-
-
-def _set(cfg: RunConfig, key: str, value: Any) -> RunConfig:
-    if key in ("ordering", "mixer", "codec"):
-        comp = _component(value, key)
-        if key == "codec" and not comp.params:
-            comp = Component(comp.name, dict(cfg.codec.params))
-        return dataclasses.replace(cfg, **{key: comp})
-    return override(cfg, key, value)
 
 
 def load_sweep(path: Path) -> dict[str, Any]:
@@ -92,9 +68,9 @@ def expand(
     if "lmbdas" in spec:
         cfg = override(cfg, "lmbdas", spec["lmbdas"])
     for k, v in (spec.get("set") or {}).items():
-        cfg = _set(cfg, k, v)
+        cfg = override(cfg, k, v)
     for k, v in (spec.get("presets") or {}).get(name, {}).items():
-        cfg = _set(cfg, k, v)
+        cfg = override(cfg, k, v)
     grid = spec.get("grid") or {}
     axes = []
     for key, values in grid.items():
@@ -108,7 +84,7 @@ def expand(
     for combo in itertools.product(*[v for _, v in axes]) if axes else [()]:
         c = cfg
         for (key, _), value in zip(axes, combo):
-            c = _set(c, key, value)
+            c = override(c, key, value)
         c = validate(c, import_plugins)
         key = c
         if key not in seen:

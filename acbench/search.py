@@ -64,8 +64,8 @@ from typing import Any
 
 import tomllib
 
-from acbench.config import Component, ConfigError, RunConfig, validate
-from acbench.grid import _set, expand
+from acbench.config import Component, ConfigError, RunConfig, override, validate
+from acbench.grid import expand
 from acbench.job import Progress
 
 TOP_KEYS = {
@@ -275,11 +275,14 @@ def _component(value: Any) -> Component:
 
 
 def _apply_component(cfg: RunConfig, key: str, comp: Component, sampled: Mapping[str, Any]) -> RunConfig:
-    params = dict(comp.params)
+    """Set a sampled plugin and its sampled hyper-parameters through :func:`config.override`."""
     if key == "codec" and comp.name == cfg.codec.name:
-        params = {**cfg.codec.params, **params}  # keep the preset's sizes
-    params.update(sampled)
-    return dataclasses.replace(cfg, **{key: Component(comp.name, params)})
+        cfg, extra = override(cfg, key, comp.name), {**comp.params, **sampled}  # keeps the sizes
+    else:
+        cfg, extra = override(cfg, key, {"name": comp.name, **comp.params}), dict(sampled)
+    for k, v in extra.items():
+        cfg = override(cfg, f"{key}.{k}", v)
+    return cfg
 
 
 def configure(space: Space, base: RunConfig, pick: Callable[[Param], Any]) -> RunConfig:
@@ -290,7 +293,7 @@ def configure(space: Space, base: RunConfig, pick: Callable[[Param], Any]) -> Ru
         sampled = {p.key.split(".", 1)[1]: pick(p) for p in c.params.get(comp.name, ())}
         cfg = _apply_component(cfg, c.choice.key, comp, sampled)
     for p in space.params:
-        cfg = _set(cfg, p.key, pick(p))
+        cfg = override(cfg, p.key, pick(p))
     return validate(cfg)
 
 
