@@ -685,11 +685,9 @@ def ls(
     kinds = list(REGISTRIES) if kind is None else [kind]
     for k in kinds:
         if k not in REGISTRIES:
-            import difflib
+            from acbench.suggest import unknown
 
-            close = difflib.get_close_matches(k, REGISTRIES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            _fail(f"unknown plugin kind {k!r}; {hint}known: {', '.join(REGISTRIES)}")
+            _fail(unknown("plugin kind", k, REGISTRIES))
         names = REGISTRIES[k].names(pattern)
         typer.echo(f"{k}: {' '.join(names) if names else '(none match ' + repr(pattern) + ')'}")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 # run identity lives in the leaf module acbench.job; re-exported here for callers of config
 from acbench.job import SCHEMA, run_id, to_dict  # noqa: F401
+from acbench.suggest import did_you_mean, unknown
 
 # bump when the training loop changes what a config trains (schedule, validation, augmentation):
 # part of every run id, so cached runs and shipped zoo models of another protocol are not reused
@@ -164,11 +165,7 @@ PRESETS: dict[str, RunConfig] = {
 def preset(name: str) -> RunConfig:
     """The named preset; unknown names fail with the known ones listed."""
     if name not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown preset {name!r}; {hint}known: {', '.join(PRESETS)}")
+        raise ConfigError(unknown("preset", name, PRESETS))
     return PRESETS[name]
 
 
@@ -257,10 +254,8 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
         if isinstance(cfg, Component) and head not in fields:
             head, rest = "params", key
         else:
-            import difflib
-
-            close = difflib.get_close_matches(head, fields, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(head, fields)
+            hint = f"; {hint}" if hint else ""
             raise ConfigError(f"unknown config key {full!r}{hint} (keys: {', '.join(sorted(fields))})")
     current = getattr(cfg, head)
     if rest:

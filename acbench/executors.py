@@ -410,11 +410,9 @@ def make_executor(name: str = "local", **options: Any) -> Executor:
     if name == "slurm":
         folder = options.get("folder") or Path(options.get("root", "runs")) / "slurm"
         return SlurmExecutor(folder, options.get("cluster"), options.get("parameters"))
-    import difflib
+    from acbench.suggest import unknown
 
-    close = difflib.get_close_matches(name, EXECUTORS, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ExecutorError(f"unknown executor {name!r}; {hint}known: {', '.join(EXECUTORS)}")
+    raise ExecutorError(unknown("executor", name, EXECUTORS))
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:

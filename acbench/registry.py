@@ -8,12 +8,13 @@ string names a plugin everywhere: CLI value, config key, entry-point name and le
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
+
+from acbench.suggest import unknown
 
 T = TypeVar("T")
 
@@ -100,10 +101,7 @@ class Registry(Generic[T]):
         if name in self:
             return name
         singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
-        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(self.names())
-        raise UnknownPluginError(f"unknown {singular} {name!r}; {hint + ' ' if hint else ''}known: {known}")
+        raise UnknownPluginError(unknown(singular, name, self.names(), n=3, cutoff=0.5))
 
     def get(self, name: str) -> T:
         """The plugin factory registered under ``name`` (imported on first use)."""
