@@ -73,7 +73,7 @@ def retrain(lam: float, build_runs: Path) -> pd.DataFrame:
     from acbench.executors import execute
     from acbench.runner import baseline_job
     from acbench.store import Run, read_rows_csv
-    from acbench.zoo.build import zoo_config
+    from acbench.zoo_build import zoo_config
 
     cfg = zoo_config("cpu")
     job = baseline_job(cfg, lam)

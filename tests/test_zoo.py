@@ -16,7 +16,7 @@ from acbench.config import PROTOCOL
 from acbench.executors import execute
 from acbench.runner import baseline_job
 from acbench.store import Run, read_rows_csv
-from acbench.zoo.build import build, verify, zoo_config
+from acbench.zoo_build import build, verify, zoo_config
 
 SHIPPED = zoo.manifest(zoo.HERE)["models"]
 
