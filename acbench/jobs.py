@@ -16,7 +16,8 @@ import numpy as np
 
 from acbench.device import pick
 from acbench.job import AnchorJob, BaselineJob, ConditionalJob, Job, OnProgress, OrderingJob, Progress
-from acbench.store import Run
+from acbench.schema import LABEL_COLUMNS, STAMP_COLUMNS
+from acbench.store import Run, atomic_write
 from acbench.version import code_version
 
 PRETRAIN = "pretrain.pt"  # the feature λ's weights where λ fine-tuning starts
@@ -30,8 +31,9 @@ def _data(job: BaselineJob | AnchorJob | OrderingJob | ConditionalJob):
 
 
 def _meta(job: BaselineJob | AnchorJob | ConditionalJob) -> dict[str, Any]:
+    """The columns every row of the run carries, in the order of :mod:`acbench.schema`."""
     cond = job if isinstance(job, ConditionalJob) else None
-    return {
+    meta = {
         "run_id": job.id,
         "curve": job.curve,
         "anchor_curve": job.anchor_curve,
@@ -51,6 +53,7 @@ def _meta(job: BaselineJob | AnchorJob | ConditionalJob) -> dict[str, Any]:
         "code": code_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
+    return {k: meta[k] for k in ("run_id", *LABEL_COLUMNS, *STAMP_COLUMNS)}
 
 
 def _train_and_save(
@@ -86,9 +89,6 @@ def _train_and_save(
     )
 
 
-MODEL_COLUMNS = ("train_seconds", "convergence", "threads")
-
-
 def model_info(path: Path) -> dict[str, Any]:
     """Row columns from a model file: wall seconds, convergence figure, training threads."""
     import torch
@@ -108,8 +108,6 @@ def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
     finished it), or its ``rows.csv`` already holds results (finished, ``done`` not yet written),
     nothing is written, so a failure record cannot replace a finished run's rows.
     """
-    import os
-
     import pandas as pd
 
     if run.is_done() or _holds_results(run):
@@ -118,12 +116,7 @@ def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
     if isinstance(job, OrderingJob):
         return
     row = {**_meta(job), "params": np.nan, "error": reason.splitlines()[0]}
-    tmp = run.dir / f".rows.tmp{os.getpid()}.csv"
-    pd.DataFrame([row]).to_csv(tmp, index=False)
-    if run.is_done() or _holds_results(run):  # finished meanwhile
-        tmp.unlink(missing_ok=True)
-        return
-    os.replace(tmp, run.rows)
+    atomic_write(run.rows, lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
 
 
 def _holds_results(run: Run) -> bool:

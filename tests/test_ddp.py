@@ -64,6 +64,7 @@ def _spawn(tmp_path: Path) -> list[dict]:
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
+@pytest.mark.slow  # two gloo ranks: ~12 s
 def test_two_gloo_ranks_train_one_model(tmp_path):
     r0, r1 = _spawn(tmp_path)
     for part in ("state", "cond"):  # gradients (and aux gradients) averaged: same weights

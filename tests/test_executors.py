@@ -136,6 +136,7 @@ def test_pool_produces_the_local_rows(warm, tmp_path):  # noqa: F811
     _same_rows(trial_rows(root, ids), trial_rows(warm, ids))
 
 
+@pytest.mark.slow  # submitit subprocesses
 def test_slurm_path_through_submitit_local_produces_the_local_rows(warm, tmp_path):  # noqa: F811
     pytest.importorskip("submitit")
     jobs = plan(tiny_configs()[:1], False)
@@ -147,6 +148,7 @@ def test_slurm_path_through_submitit_local_produces_the_local_rows(warm, tmp_pat
     assert list((tmp_path / "slurm").glob("*_log.out"))  # it really went through submitit
 
 
+@pytest.mark.slow  # a spawned pool and its parent watch: ~12 s
 def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     """`kill <sweep pid>` (not its process group) must not leave PoolExecutor's workers training
     unseen: the parent runs a real PoolExecutor whose one job blocks (its worker prints its pid)."""

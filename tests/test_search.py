@@ -362,6 +362,7 @@ def storage(request, tmp_path):
             con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.mark.slow  # two worker processes per storage
 def test_two_workers_share_one_study(store, storage):
     from acbench.search import SearchOptions, load_search, run_search
 
@@ -375,6 +376,7 @@ def test_two_workers_share_one_study(store, storage):
     assert len(trained) == len(set(trained))  # no run trained twice
 
 
+@pytest.mark.slow  # two worker processes per storage
 def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(store, tmp_path):
     """A worker dies mid-trial (SIGKILL); the next worker marks it failed and runs it again."""
     import optuna

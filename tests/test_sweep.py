@@ -24,6 +24,7 @@ DATA = Path(__file__).parent / "data"
 runner = CliRunner()
 
 
+@pytest.mark.slow  # a whole tiny sweep with controls: ~19 s
 def test_tiny_sweep_end_to_end_then_cached(tmp_path):
     args = ["sweep", str(DATA / "sweep_tiny.toml"), "--out", str(tmp_path), "--quiet", "--no-controls"]
     res = runner.invoke(app, args, catch_exceptions=False)
@@ -184,6 +185,7 @@ def _sweep_cmd(out: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # a real sweep killed and resumed: ~100 s
 def test_sigkill_mid_training_then_resume(tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = subprocess.Popen(_sweep_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

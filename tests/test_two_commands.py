@@ -9,6 +9,8 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+import pytest
+
 ARGS = ["run", "--preset", "tiny", "--quiet", "--ordering", "random", "--mixer", "film", "--chain", "2"]
 
 
@@ -38,6 +40,7 @@ def _command(barrier, out: str, log: str) -> None:
             raise
 
 
+@pytest.mark.slow  # two processes, each importing torch and training a tiny curve: ~30 s
 def test_two_run_commands_on_one_folder_train_each_run_once(tmp_path):
     from acbench.config import preset
     from acbench.runner import plan

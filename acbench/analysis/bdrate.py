@@ -16,25 +16,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from acbench.schema import DESCRIPTIVE
+
 MIN_POINTS = 4
 MIN_OVERLAP = 0.5
 MIN_BOOTSTRAP_IMAGES = 5
 COMPONENTS = ("total", "y", "z")
 EVAL_ORDER = ("alone", "chain", "full", "shuffled")
 METHODS = ("pchip", "akima")
-DESCRIPTIVE = (
-    "dataset",
-    "tile",
-    "codec",
-    "ordering",
-    "mixer",
-    "sites",
-    "chain",
-    "seed",
-    "steps",
-    "params",
-    "n_eval",
-)
 
 
 class BD(NamedTuple):

@@ -226,11 +226,10 @@ def build_codec(
 
 def save_checkpoint(path: Any, model: ConditionalCodec, **extra: Any) -> None:
     """Write ``{"arch", "state_dict", **extra}`` atomically (temp file, then ``os.replace``)."""
-    import os
+    from acbench.store import atomic_write
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save({"arch": model.arch(), "state_dict": model.state_dict(), **extra}, tmp)
-    os.replace(tmp, path)
+    state = {"arch": model.arch(), "state_dict": model.state_dict(), **extra}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_codec(path: Any, expect: dict[str, Any] | None = None) -> tuple[ConditionalCodec, dict]:

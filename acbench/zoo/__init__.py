@@ -115,9 +115,9 @@ def install(run_id: str, dest: Path, announce: Callable[[], None] | None = None)
         return False
     if announce is not None:
         announce()
-    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
+    from acbench.store import atomic_write
+
+    atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp))
     return True
 
 
