@@ -38,21 +38,34 @@ from acbench.config import ConfigError, RunConfig, override, preset, validate
 TOP_KEYS = {"preset", "presets", "lmbdas", "set", "grid", "name", "description"}
 
 
-def load_sweep(path: Path) -> dict[str, Any]:
-    """Parse a sweep file; syntax errors name the line and column."""
+def read_toml(path: Path, what: str, see: str, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """A sweep or search file as a dict; a missing file or a syntax error (naming the line and
+    column) raises ``error`` with one line that says what to do."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"sweep file {path} does not exist (see ablations/ for examples)")
+        raise error(f"{what} file {path} does not exist (see {see})")
     try:
-        spec = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: TOML syntax error: {e}") from None
-    unknown = set(spec) - TOP_KEYS
+        raise error(f"{path}: TOML syntax error: {e}") from None
+
+
+def check_keys(
+    spec: Mapping[str, Any], allowed: set[str], path: Path, error: type[Exception] = ConfigError
+) -> None:
+    """Refuse top-level keys outside ``allowed``, listing the allowed ones."""
+    unknown = set(spec) - allowed
     if unknown:
-        raise ConfigError(
+        raise error(
             f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(TOP_KEYS))}"
+            f"allowed: {', '.join(sorted(allowed))}"
         )
+
+
+def load_sweep(path: Path) -> dict[str, Any]:
+    """Parse a sweep file; syntax errors name the line and column."""
+    spec = read_toml(path, "sweep", "ablations/ for examples")
+    check_keys(spec, TOP_KEYS, path)
     return spec
 
 

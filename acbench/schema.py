@@ -49,17 +49,7 @@ IMAGE_COLUMNS = (
     "ms_ssim",
 )
 
-#: the columns that describe a curve in tables (beside its ids)
-DESCRIPTIVE = (
-    "dataset",
-    "tile",
-    "codec",
-    "ordering",
-    "mixer",
-    "sites",
-    "chain",
-    "seed",
-    "steps",
-    "params",
-    "n_eval",
-)
+#: the columns that describe a curve in tables (beside its ids): its labels but λ, its size, its
+#: number of eval images
+_CURVE_LABELS = LABEL_COLUMNS[LABEL_COLUMNS.index("dataset") :]
+DESCRIPTIVE = (*(c for c in _CURVE_LABELS if c != "lam"), "params", "n_eval")

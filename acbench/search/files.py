@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from acbench.config import ConfigError, RunConfig
-from acbench.grid import expand
+from acbench.grid import check_keys, expand, read_toml
 from acbench.search.base import TOP_KEYS, SearchError
 from acbench.search.objective import Objective, make_pruner, make_sampler, parse_objective
 from acbench.search.space import Space, check_space, parse_space
@@ -33,20 +31,10 @@ class SearchSpec:
 def load_search(path: Path, preset_name: str | None = None, **objective: Any) -> SearchSpec:
     """Parse and check a search file (``objective`` keys override the file's ``[objective]``)."""
     path = Path(path)
-    if not path.exists():
-        raise SearchError(f"search file {path} does not exist (see ablations/search.toml)")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise SearchError(f"{path}: TOML syntax error: {e}") from None
+    spec = read_toml(path, "search", "ablations/search.toml", SearchError)
     if "grid" in spec:
         raise SearchError(f"{path}: a search file has [space], not [grid] (use `acbench sweep` for grids)")
-    unknown = set(spec) - TOP_KEYS
-    if unknown:
-        raise SearchError(
-            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(TOP_KEYS))}"
-        )
+    check_keys(spec, TOP_KEYS, path, SearchError)
     source = str(path)
     from acbench.registry import UnknownPluginError
 
