@@ -50,6 +50,7 @@ from acbench.analysis.markdown import (  # noqa: F401  (re-exported: the page he
     _num,
     _pct,
     _tile_note,
+    finish_page,
     markdown_table,
 )
 
@@ -556,13 +557,7 @@ def render_leaderboard(
         a = attr[(attr["codec"] == codec) & (attr["tile"] == tile)] if len(attr) else attr
         mine = clean[(clean["codec"] == codec) & (clean["tile"] == tile)]
         parts.append(_codec_section(t, a, str(codec), tile, plot, notes, bootstrap, mine))
-    failed = _failed_section(rows)
-    if failed:
-        parts.append(failed)
-    foot = notes.render()
-    if foot:
-        parts.append(foot)
-    return "\n\n".join(parts) + "\n"
+    return finish_page(parts, rows, notes)
 
 
 def write_leaderboard(

@@ -27,25 +27,18 @@ from acbench.analysis.bdrate import (
     curve_points,
 )
 from acbench.analysis.leaderboard import ATTR_LEGEND, SAME_LAM, _attr_cell, _same_lam_cells, _size_cell
-from acbench.analysis.markdown import (  # noqa: F401  (re-exported: the page helpers)
-    HEADER,
-    HYPER_MIN_TILE,
-    HYPER_STRIDE,
+from acbench.analysis.markdown import (
     SIG,
     Footnotes,
     _bd,
     _bd_sig,
-    _cell,
     _ci,
     _esc,
-    _failed,
-    _failed_section,
-    _first,
     _label,
     _multiset_line,
     _num,
-    _pct,
     _tile_note,
+    finish_page,
     markdown_table,
 )
 
@@ -172,13 +165,7 @@ def run_report(
     if curves is not None and "curve" in rows:  # failures of these curves and their references
         keep = {str(c) for c in curves} | ({str(a) for a in attr["against"]} if len(attr) else set())
         rows = rows[rows["curve"].astype(str).isin(keep)]
-    failed = _failed_section(rows)
-    if failed:
-        parts.append(failed)
-    foot = notes.render()
-    if foot:
-        parts.append(foot)
-    return "\n\n".join(parts) + "\n"
+    return finish_page(parts, rows, notes)
 
 
 def _points_section(rows: pd.DataFrame, curve: str, anchor: str, evals: Sequence[str], rate: str) -> str:
