@@ -65,6 +65,20 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a plugin registered for a while, e.g. by a test)."""
+        self._objects.pop(name, None)
+        self._lazy.pop(name, None)
+        self._declared.pop(name, None)
+
+    def copy(self) -> Registry[T]:
+        """An independent registry with the same plugins (built-ins and entry points discovered)."""
+        self._discover()
+        new: Registry[T] = Registry(self.kind)
+        new._objects, new._lazy, new._declared = dict(self._objects), dict(self._lazy), dict(self._declared)
+        new._discovered = True
+        return new
+
     def register_lazy(self, name: str, target: str, version: str | None = None) -> None:
         """Declare a plugin by ``"module:attr"``, imported only when asked for by name.
 

@@ -651,15 +651,13 @@ def _private_registries(grid: tuple[int, ...]) -> tuple[dict[str, Any], dict[str
     only a ``version``: planning reads nothing else. Probing happens on the private copies
     because ``Registry.get`` drops a lazy name whose import fails.
     """
-    from acbench.registry import REGISTRIES, Registry
+    from acbench.registry import REGISTRIES
 
     regs: dict[str, Any] = {}
     names: dict[str, list[str]] = {}
     want = {"orderings": grid[0], "mixers": grid[1]}  # a missing codec: MSHP at another width
     for kind, base in REGISTRIES.items():
-        base.names()  # discovers built-ins and entry points
-        reg = Registry(kind)
-        reg._objects, reg._lazy, reg._discovered = dict(base._objects), dict(base._lazy), True
+        reg = base.copy()  # discovers built-ins and entry points
         usable = []
         for name in reg.names():
             try:

@@ -52,7 +52,7 @@ def test_register_adds_a_plugin():
     try:
         assert "api_test_mixer" in acbench.list_plugins("mixers")
     finally:
-        MIXERS._objects.pop("api_test_mixer", None)
+        MIXERS.unregister("api_test_mixer")
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
