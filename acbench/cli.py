@@ -11,45 +11,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from acbench.cli_common import Display, _check_paths, _fail
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="acbench: benchmark associative compression of image datasets.",
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    # one line, as written: no markup ("[grid]" is text) and no wrapping at the terminal width
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _check_paths(data: Optional[Path] = None, out: Optional[Path] = None) -> None:
-    """A missing, empty or non-folder --data and an unwritable --out fail here, before torch is
-    imported (a fraction of a second instead of seconds); then every dataset a command loads says
-    which classes it found and which files it skipped (from the cache too)."""
-    from acbench.data.base import DataError
-    from acbench.data.cache import report_to
-    from acbench.data.folder import check_folder
-    from acbench.store import StoreError, check_writable
-
-    try:
-        if data is not None:
-            check_folder(str(data))
-        if out is not None:
-            check_writable(out, create=False)
-    except (DataError, StoreError) as e:
-        _fail(str(e))
-    report_to(_say)
-
-
-def _say(line: str) -> None:
-    """A line on stderr (warnings in yellow), outside the progress display's way."""
-    typer.secho(line, fg="yellow" if line.startswith("warning:") else None, err=True)
 
 
 def _build_config(
@@ -102,60 +71,6 @@ def _build_config(
         return validate(cfg)
     except TypeError as e:
         raise ConfigError(str(e)) from None
-
-
-class Display:
-    """Rich progress: the current phase, its step and loss; runs done / cached / failed / left."""
-
-    def __init__(self, total: int, quiet: bool = False) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=quiet,
-            transient=False,
-        )
-        self.jobs = self.progress.add_task("runs", total=total, info="")
-        self.step = self.progress.add_task("", total=1, info="", visible=False)
-        self.counts = {"done": 0, "cached": 0, "failed": 0}
-        self.total = total
-
-    def __enter__(self) -> Display:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def phase(self, event) -> None:
-        """A job's :class:`acbench.job.Progress` event."""
-        self.step_of(event.label, event.step, event.total, event.logs)
-
-    def step_of(self, label: str, step: int, total: int, logs) -> None:
-        """A step of anything else (an archive's chains)."""
-        info = " ".join(f"{k}={v:.4g}" for k, v in logs.items() if k in ("loss", "bpp"))
-        self.progress.update(
-            self.step, description=label, completed=step, total=total, info=info, visible=True
-        )
-
-    def outcome(self, out) -> None:
-        self.counts[out.status] += 1
-        left = self.total - sum(self.counts.values())
-        c = self.counts
-        self.progress.update(
-            self.jobs,
-            advance=1,
-            info=f"done {c['done']} · cached {c['cached']} · failed {c['failed']} · left {left}",
-        )
-        if out.status == "failed":
-            self.console.print(f"[red]failed[/] {out.job.kind} {out.job.id}: {out.reason}", highlight=False)
 
 
 @app.command()
@@ -584,86 +499,11 @@ def export(
         typer.echo(f"written: {path}")
 
 
-@app.command()
-def compress(
-    src: Annotated[Path, typer.Argument(help="folder of images (nested folders too)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="archive to write (.acb)")],
-    run: Annotated[Optional[str], typer.Option(help="conditional run id under --runs")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="conditional run dir or its model.pt")] = None,
-    runs: Annotated[Path, typer.Option(help="folder of run directories")] = Path("runs"),
-    embed_model: Annotated[
-        bool, typer.Option("--embed-model", help="store the weights in the archive")
-    ] = False,
-    baseline_estimate: Annotated[
-        bool,
-        typer.Option("--baseline-estimate/--no-baseline-estimate", help="also estimate each image alone"),
-    ] = True,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chains coded in parallel")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing archive")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
-) -> None:
-    """Compress a folder of images into one archive with a trained conditional codec."""
-    from acbench.archive import ArchiveError, compress_folder, format_info
+from acbench.cli_archive import compress, decompress, info_cmd  # noqa: E402  (light: no torch at import)
 
-    if run is None and model is None:
-        _fail("give the model: --run RUN_ID (a conditional run under --runs) or --model PATH")
-    try:
-        with Display(1, quiet) as disp:
-            summary = compress_folder(
-                src,
-                out,
-                run_dir=runs / run if run else None,
-                model=model,
-                embed_model=embed_model,
-                jobs=jobs,
-                overwrite=overwrite,
-                progress=disp.step_of,
-                baseline_estimate=baseline_estimate,
-            )
-    except ArchiveError as e:
-        _fail(str(e))
-    typer.echo(format_info(summary))
-
-
-@app.command()
-def decompress(
-    archive: Annotated[Path, typer.Argument(help="an .acb archive")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
-    model: Annotated[Optional[Path], typer.Option(help="model, when the archive does not embed it")] = None,
-    runs: Annotated[Path, typer.Option(help="folder of run directories (to find the model)")] = Path("runs"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chains decoded in parallel")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="write into a folder that already has files")] = False,
-    skip_corrupt: Annotated[bool, typer.Option("--skip-corrupt", help="restore what is intact")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
-) -> None:
-    """Restore every image of an archive under its original relative name, as PNG."""
-    from acbench.archive import ArchiveError, decompress_archive, format_restored
-
-    try:
-        with Display(1, quiet) as disp:
-            summary = decompress_archive(
-                archive, out, overwrite, skip_corrupt, model, runs, jobs, disp.step_of
-            )
-    except ArchiveError as e:
-        _fail(str(e))
-    typer.echo(format_restored(summary))
-    if summary.get("lost") or summary.get("mismatch"):
-        raise typer.Exit(1)
-
-
-@app.command("info")
-def info_cmd(
-    archive: Annotated[Path, typer.Argument(help="an .acb archive")],
-    all_: Annotated[bool, typer.Option("--all", help="list every item")] = False,
-) -> None:
-    """List an archive's contents, bpp per image and the total against the baseline alone."""
-    from acbench.archive import ArchiveError, archive_info, format_info
-
-    try:
-        typer.echo(format_info(archive_info(archive), max_items=0 if all_ else 30))
-    except ArchiveError as e:
-        _fail(str(e))
-
+app.command()(compress)
+app.command()(decompress)
+app.command("info")(info_cmd)
 
 from acbench.cli_search import search  # noqa: E402  (light: no optuna / torch at import)
 
