@@ -23,20 +23,11 @@ app = typer.Typer(
 
 def _build_config(
     preset: str,
-    ordering: Optional[str],
-    mixer: Optional[str],
-    codec: Optional[str],
-    dataset: Optional[str],
-    data: Optional[Path],
-    chain: Optional[int],
-    lmbda: Optional[list[str]],
-    sites: Optional[str],
-    reference: Optional[str],
-    baseline: Optional[str],
-    features: Optional[str],
-    warm_start: Optional[bool],
-    seed: Optional[int],
-    sets: Optional[list[str]],
+    data: Optional[Path] = None,
+    dataset: Optional[str] = None,
+    sets: Optional[list[str]] = None,
+    lmbda: Optional[list[str]] = None,
+    **flags: object,
 ):
     """The preset, then every flag and ``--set`` through :func:`acbench.config.override` (the one
     config path, shared with sweep files and searches), validated."""
@@ -50,20 +41,9 @@ def _build_config(
         cfg = override(override(cfg, "data.name", dataset or "folder"), "data.root", str(data.resolve()))
     elif dataset:
         cfg = override(cfg, "data.name", dataset)
-    flags = {
-        "ordering": ordering,
-        "mixer": mixer,
-        "codec": codec,
-        "chain": chain,
-        "lmbdas": ",".join(lmbda) if lmbda else None,
-        "sites": sites,
-        "reference": reference,
-        "baseline": baseline,
-        "features": features,
-        "warm_start": warm_start,
-        "seed": seed,
-    }
-    for key, value in flags.items():
+    if lmbda:
+        flags["lmbdas"] = ",".join(lmbda)
+    for key, value in flags.items():  # ordering, mixer, codec, chain, sites, ..., seed
         if value is not None and value != "":
             cfg = override(cfg, key, value)
     cfg = apply_overrides(cfg, sets or [])
@@ -118,20 +98,20 @@ def run(
     try:
         cfg = _build_config(
             preset,
-            ordering,
-            mixer,
-            codec,
-            dataset,
             data,
-            chain,
-            lmbda,
-            sites,
-            reference,
-            baseline,
-            features,
-            warm_start,
-            seed,
+            dataset,
             set_,
+            lmbda,
+            ordering=ordering,
+            mixer=mixer,
+            codec=codec,
+            chain=chain,
+            sites=sites,
+            reference=reference,
+            baseline=baseline,
+            features=features,
+            warm_start=warm_start,
+            seed=seed,
         )
         check_writable(out)
         load_split(cfg.data)  # decode / check the data before any training
@@ -240,23 +220,7 @@ def order(
     from acbench.store import Run, StoreError, check_writable
 
     try:
-        cfg = _build_config(
-            preset,
-            ordering,
-            None,
-            None,
-            dataset,
-            data,
-            None,
-            None,
-            None,
-            None,
-            None,
-            features,
-            None,
-            None,
-            set_,
-        )
+        cfg = _build_config(preset, data, dataset, set_, ordering=ordering, features=features)
         check_writable(out)
         load_split(cfg.data)
     except (ConfigError, UnknownPluginError, StoreError, DataError) as e:

@@ -9,28 +9,9 @@ from acbench.cli import _build_config, app
 from acbench.grid import expand
 from acbench.runner import plan
 
-NONE = dict.fromkeys(
-    (
-        "ordering",
-        "mixer",
-        "codec",
-        "dataset",
-        "data",
-        "chain",
-        "lmbda",
-        "sites",
-        "reference",
-        "baseline",
-        "features",
-        "warm_start",
-        "seed",
-        "sets",
-    )
-)
-
 
 def _cli(**flags):
-    return _build_config("tiny", **{**NONE, **flags})
+    return _build_config("tiny", **flags)
 
 
 def _sweep(set_=None, grid=None):
