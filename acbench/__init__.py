@@ -31,7 +31,7 @@ _EXPORTS = {
     "curve_id": "acbench.api:curve_id",
     "list_plugins": "acbench.api:list_plugins",
     "register": "acbench.api:register",
-    "bd_rate": "acbench.analysis.bdrate:bd_rate",
+    "bd_rate": "acbench.analysis.bd:bd_rate",
     "bd_table": "acbench.analysis.bdrate:bd_table",
     "RunConfig": "acbench.config:RunConfig",
     "Job": "acbench.job:Job",
@@ -59,7 +59,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from acbench.analysis.bdrate import bd_rate, bd_table
+    from acbench.analysis.bd import bd_rate
+    from acbench.analysis.bdrate import bd_table
     from acbench.api import (
         create_config,
         curve_id,
