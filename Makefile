@@ -27,6 +27,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check acbench tests
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf runs .pytest_cache

@@ -4,12 +4,21 @@
 # package when no server binaries are found (needs root). Trust auth on 127.0.0.1 only.
 #   ACBENCH_PG_PORT (55432)  ACBENCH_PG_DIR (/tmp/acbench-pg)
 # Prints the URL to use: postgresql://postgres@127.0.0.1:$PORT/postgres
+# `postgres.sh stop` stops the server this script started (.ci/run does, when it ends).
 set -euo pipefail
 PORT="${ACBENCH_PG_PORT:-55432}"
 DIR="${ACBENCH_PG_DIR:-/tmp/acbench-pg}"
 URL="postgresql://postgres@127.0.0.1:${PORT}/postgres"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+if [ "${1:-}" = stop ]; then
+  BIN="$(bindir)"
+  [ -n "$BIN" ] && [ -f "$DIR/data/postmaster.pid" ] || exit 0
+  if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); else AS=(); fi
+  "${AS[@]}" "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null
+  exit 0
+fi
 
 if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p "$PORT"; then
   echo "$URL"; exit 0

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from acbench.cli_common import Display, _check_paths, _fail
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -19,144 +21,36 @@ app = typer.Typer(
 )
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    # one line, as written: no markup ("[grid]" is text) and no wrapping at the terminal width
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _check_paths(data: Optional[Path] = None, out: Optional[Path] = None) -> None:
-    """A missing, empty or non-folder --data and an unwritable --out fail here, before torch is
-    imported (a fraction of a second instead of seconds); then every dataset a command loads says
-    which classes it found and which files it skipped (from the cache too)."""
-    from acbench.data.base import DataError
-    from acbench.data.cache import report_to
-    from acbench.data.folder import check_folder
-    from acbench.store import StoreError, check_writable
-
-    try:
-        if data is not None:
-            check_folder(str(data))
-        if out is not None:
-            check_writable(out, create=False)
-    except (DataError, StoreError) as e:
-        _fail(str(e))
-    report_to(_say)
-
-
-def _say(line: str) -> None:
-    """A line on stderr (warnings in yellow), outside the progress display's way."""
-    typer.secho(line, fg="yellow" if line.startswith("warning:") else None, err=True)
-
-
 def _build_config(
     preset: str,
-    ordering: Optional[str],
-    mixer: Optional[str],
-    codec: Optional[str],
-    dataset: Optional[str],
-    data: Optional[Path],
-    chain: Optional[int],
-    lmbda: Optional[list[str]],
-    sites: Optional[str],
-    reference: Optional[str],
-    baseline: Optional[str],
-    features: Optional[str],
-    warm_start: Optional[bool],
-    seed: Optional[int],
-    sets: Optional[list[str]],
+    data: Optional[Path] = None,
+    dataset: Optional[str] = None,
+    sets: Optional[list[str]] = None,
+    lmbda: Optional[list[str]] = None,
+    **flags: object,
 ):
-    import dataclasses
-
-    from acbench.config import Component, ConfigError, apply_overrides, override, validate
+    """The preset, then every flag and ``--set`` through :func:`acbench.config.override` (the one
+    config path, shared with sweep files and searches), validated."""
+    from acbench.config import ConfigError, apply_overrides, override, validate
     from acbench.config import preset as get_preset
 
     cfg = get_preset(preset)
     if data is not None:
         if not data.exists():
             raise ConfigError(f"--data {data}: no such folder")
-        cfg = dataclasses.replace(
-            cfg, data=dataclasses.replace(cfg.data, name=dataset or "folder", root=str(data.resolve()))
-        )
+        cfg = override(override(cfg, "data.name", dataset or "folder"), "data.root", str(data.resolve()))
     elif dataset:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name=dataset))
-    for key, value in (("ordering", ordering), ("mixer", mixer), ("codec", codec)):
-        if value:
-            comp = getattr(cfg, key)
-            new = Component(value, comp.params if value == comp.name else {})
-            if key == "codec" and value != cfg.codec.name:
-                new = Component(value, dict(cfg.codec.params))  # keep the preset's sizes
-            cfg = dataclasses.replace(cfg, **{key: new})
-    if chain is not None:
-        cfg = dataclasses.replace(cfg, chain=chain)
+        cfg = override(cfg, "data.name", dataset)
     if lmbda:
-        cfg = override(cfg, "lmbdas", ",".join(lmbda))
-    if sites:
-        cfg = override(cfg, "sites", sites)
-    for key, value in (("reference", reference), ("baseline", baseline), ("features", features)):
-        if value:
-            cfg = dataclasses.replace(cfg, **{key: value})
-    if warm_start is not None:
-        cfg = dataclasses.replace(cfg, warm_start=warm_start)
-    if seed is not None:
-        cfg = override(cfg, "seed", seed)
+        flags["lmbdas"] = ",".join(lmbda)
+    for key, value in flags.items():  # ordering, mixer, codec, chain, sites, ..., seed
+        if value is not None and value != "":
+            cfg = override(cfg, key, value)
     cfg = apply_overrides(cfg, sets or [])
     try:
         return validate(cfg)
     except TypeError as e:
         raise ConfigError(str(e)) from None
-
-
-class Display:
-    """Rich progress: the current phase, its step and loss; runs done / cached / failed / left."""
-
-    def __init__(self, total: int, quiet: bool = False) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=quiet,
-            transient=False,
-        )
-        self.jobs = self.progress.add_task("runs", total=total, info="")
-        self.step = self.progress.add_task("", total=1, info="", visible=False)
-        self.counts = {"done": 0, "cached": 0, "failed": 0}
-        self.total = total
-
-    def __enter__(self) -> Display:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def phase(self, label: str, step: int, total: int, logs: dict[str, float]) -> None:
-        info = " ".join(f"{k}={v:.4g}" for k, v in logs.items() if k in ("loss", "bpp"))
-        self.progress.update(
-            self.step, description=label, completed=step, total=total, info=info, visible=True
-        )
-
-    def outcome(self, out) -> None:
-        self.counts[out.status] += 1
-        left = self.total - sum(self.counts.values())
-        c = self.counts
-        self.progress.update(
-            self.jobs,
-            advance=1,
-            info=f"done {c['done']} · cached {c['cached']} · failed {c['failed']} · left {left}",
-        )
-        if out.status == "failed":
-            self.console.print(f"[red]failed[/] {out.job.kind} {out.job.id}: {out.reason}", highlight=False)
 
 
 @app.command()
@@ -204,20 +98,20 @@ def run(
     try:
         cfg = _build_config(
             preset,
-            ordering,
-            mixer,
-            codec,
-            dataset,
             data,
-            chain,
-            lmbda,
-            sites,
-            reference,
-            baseline,
-            features,
-            warm_start,
-            seed,
+            dataset,
             set_,
+            lmbda,
+            ordering=ordering,
+            mixer=mixer,
+            codec=codec,
+            chain=chain,
+            sites=sites,
+            reference=reference,
+            baseline=baseline,
+            features=features,
+            warm_start=warm_start,
+            seed=seed,
         )
         check_writable(out)
         load_split(cfg.data)  # decode / check the data before any training
@@ -248,8 +142,7 @@ def _execute(
     workers: int = 2,
     slurm: Optional[list[str]] = None,
 ) -> list:
-    from acbench.executors import ExecutorError, make_executor, parse_parameters
-    from acbench.runner import execute
+    from acbench.executors import ExecutorError, execute, make_executor, parse_parameters
 
     try:
         parameters = parse_parameters(slurm or [])
@@ -266,11 +159,7 @@ def _execute(
         )
     try:
         with Display(len(jobs), quiet) as disp:
-            ex = (
-                None
-                if executor == "local"
-                else make_executor(executor, workers=workers, root=out, parameters=parameters)
-            )
+            ex = make_executor(executor, workers=workers, root=out, parameters=parameters)
             outcomes = execute(jobs, out, disp.phase, disp.outcome, retry_failed, executor=ex)
     except KeyboardInterrupt:
         typer.secho(
@@ -325,28 +214,13 @@ def order(
     from acbench.config import ConfigError
     from acbench.data.base import DataError
     from acbench.data.cache import load_split
+    from acbench.executors import execute
     from acbench.registry import UnknownPluginError
-    from acbench.runner import baseline_job, execute, feature_lambda, ordering_job
+    from acbench.runner import baseline_job, feature_lambda, ordering_job
     from acbench.store import Run, StoreError, check_writable
 
     try:
-        cfg = _build_config(
-            preset,
-            ordering,
-            None,
-            None,
-            dataset,
-            data,
-            None,
-            None,
-            None,
-            None,
-            None,
-            features,
-            None,
-            None,
-            set_,
-        )
+        cfg = _build_config(preset, data, dataset, set_, ordering=ordering, features=features)
         check_writable(out)
         load_split(cfg.data)
     except (ConfigError, UnknownPluginError, StoreError, DataError) as e:
@@ -589,84 +463,11 @@ def export(
         typer.echo(f"written: {path}")
 
 
-@app.command()
-def compress(
-    src: Annotated[Path, typer.Argument(help="folder of images (nested folders too)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="archive to write (.acb)")],
-    run: Annotated[Optional[str], typer.Option(help="conditional run id under --runs")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="conditional run dir or its model.pt")] = None,
-    runs: Annotated[Path, typer.Option(help="folder of run directories")] = Path("runs"),
-    embed_model: Annotated[
-        bool, typer.Option("--embed-model", help="store the weights in the archive")
-    ] = False,
-    baseline_estimate: Annotated[
-        bool,
-        typer.Option("--baseline-estimate/--no-baseline-estimate", help="also estimate each image alone"),
-    ] = True,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chains coded in parallel")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing archive")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
-) -> None:
-    """Compress a folder of images into one archive with a trained conditional codec."""
-    from acbench.archive import ArchiveError, compress_folder, format_info
+from acbench.cli_archive import compress, decompress, info_cmd  # noqa: E402  (light: no torch at import)
 
-    if run is None and model is None:
-        _fail("give the model: --run RUN_ID (a conditional run under --runs) or --model PATH")
-    try:
-        with Display(1, quiet) as disp:
-            summary = compress_folder(
-                src,
-                out,
-                run_dir=runs / run if run else None,
-                model=model,
-                embed_model=embed_model,
-                jobs=jobs,
-                overwrite=overwrite,
-                progress=disp.phase,
-                baseline_estimate=baseline_estimate,
-            )
-    except ArchiveError as e:
-        _fail(str(e))
-    typer.echo(format_info(summary))
-
-
-@app.command()
-def decompress(
-    archive: Annotated[Path, typer.Argument(help="an .acb archive")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
-    model: Annotated[Optional[Path], typer.Option(help="model, when the archive does not embed it")] = None,
-    runs: Annotated[Path, typer.Option(help="folder of run directories (to find the model)")] = Path("runs"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chains decoded in parallel")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="write into a folder that already has files")] = False,
-    skip_corrupt: Annotated[bool, typer.Option("--skip-corrupt", help="restore what is intact")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
-) -> None:
-    """Restore every image of an archive under its original relative name, as PNG."""
-    from acbench.archive import ArchiveError, decompress_archive, format_restored
-
-    try:
-        with Display(1, quiet) as disp:
-            summary = decompress_archive(archive, out, overwrite, skip_corrupt, model, runs, jobs, disp.phase)
-    except ArchiveError as e:
-        _fail(str(e))
-    typer.echo(format_restored(summary))
-    if summary.get("lost") or summary.get("mismatch"):
-        raise typer.Exit(1)
-
-
-@app.command("info")
-def info_cmd(
-    archive: Annotated[Path, typer.Argument(help="an .acb archive")],
-    all_: Annotated[bool, typer.Option("--all", help="list every item")] = False,
-) -> None:
-    """List an archive's contents, bpp per image and the total against the baseline alone."""
-    from acbench.archive import ArchiveError, archive_info, format_info
-
-    try:
-        typer.echo(format_info(archive_info(archive), max_items=0 if all_ else 30))
-    except ArchiveError as e:
-        _fail(str(e))
-
+app.command()(compress)
+app.command()(decompress)
+app.command("info")(info_cmd)
 
 from acbench.cli_search import search  # noqa: E402  (light: no optuna / torch at import)
 
@@ -688,11 +489,9 @@ def ls(
     kinds = list(REGISTRIES) if kind is None else [kind]
     for k in kinds:
         if k not in REGISTRIES:
-            import difflib
+            from acbench.suggest import unknown
 
-            close = difflib.get_close_matches(k, REGISTRIES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            _fail(f"unknown plugin kind {k!r}; {hint}known: {', '.join(REGISTRIES)}")
+            _fail(unknown("plugin kind", k, REGISTRIES))
         names = REGISTRIES[k].names(pattern)
         typer.echo(f"{k}: {' '.join(names) if names else '(none match ' + repr(pattern) + ')'}")
 

@@ -10,12 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+from acbench.cli_common import _fail
 
 
 def search(

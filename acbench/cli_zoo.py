@@ -39,7 +39,7 @@ def zoo_build(
 ) -> None:
     """Train the zoo's baselines and ship them in acbench/zoo (or --check the shipped ones)."""
     from acbench import zoo
-    from acbench.zoo.build import build, verify
+    from acbench.zoo_build import build, verify
 
     if check:
         bad = 0

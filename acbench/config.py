@@ -7,7 +7,6 @@ versions and the results schema), never by time, device, worker count or paths.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import types
 import typing
@@ -15,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = 1  # bump when the meaning of stored rows changes; older run folders are then reported
+# run identity lives in the leaf module acbench.job; re-exported here for callers of config
+from acbench.job import SCHEMA, run_id, to_dict  # noqa: F401
+from acbench.suggest import did_you_mean, unknown
+
 # bump when the training loop changes what a config trains (schedule, validation, augmentation):
 # part of every run id, so cached runs and shipped zoo models of another protocol are not reused
 PROTOCOL = 2
@@ -163,11 +165,7 @@ PRESETS: dict[str, RunConfig] = {
 def preset(name: str) -> RunConfig:
     """The named preset; unknown names fail with the known ones listed."""
     if name not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown preset {name!r}; {hint}known: {', '.join(PRESETS)}")
+        raise ConfigError(unknown("preset", name, PRESETS))
     return PRESETS[name]
 
 
@@ -247,6 +245,8 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
     if isinstance(cfg, RunConfig) and key == "seed":
         s = _coerce(value, int, _prefix + key)
         return dataclasses.replace(cfg, seed=s, train=dataclasses.replace(cfg.train, seed=s))
+    if isinstance(cfg, RunConfig) and key in COMPONENTS and not _is_table_without_name(value):
+        return dataclasses.replace(cfg, **{key: _component(getattr(cfg, key), value, key)})
     head, _, rest = key.partition(".")
     full = _prefix + key
     fields = {f.name for f in dataclasses.fields(cfg)}
@@ -254,10 +254,8 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
         if isinstance(cfg, Component) and head not in fields:
             head, rest = "params", key
         else:
-            import difflib
-
-            close = difflib.get_close_matches(head, fields, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(head, fields)
+            hint = f"; {hint}" if hint else ""
             raise ConfigError(f"unknown config key {full!r}{hint} (keys: {', '.join(sorted(fields))})")
     current = getattr(cfg, head)
     if rest:
@@ -269,8 +267,6 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
             raise ConfigError(f"config key {head!r} has no sub-keys (got {key!r})")
         return dataclasses.replace(cfg, **{head: override(current, rest, value, f"{_prefix}{head}.")})
     if dataclasses.is_dataclass(current):
-        if isinstance(current, Component) and isinstance(value, str):
-            return dataclasses.replace(cfg, **{head: Component(value)})
         if isinstance(value, Mapping):
             sub = current
             for k, v in value.items():
@@ -278,6 +274,33 @@ def override(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
             return dataclasses.replace(cfg, **{head: sub})
         raise ConfigError(f"config key {key!r} is a table; set its fields ({key}.name=...)")
     return dataclasses.replace(cfg, **{head: _coerce(value, _field_type(cfg, head), full)})
+
+
+COMPONENTS = ("ordering", "mixer", "codec")
+
+
+def _is_table_without_name(value: Any) -> bool:
+    return isinstance(value, Mapping) and "name" not in value  # hyper-parameters, set one by one
+
+
+def _component(current: Component, value: Any, key: str) -> Component:
+    """A plugin set by name (``--mixer film``, ``--set mixer=film``, ``mixer = "film"``) or by a
+    table with ``name`` and hyper-parameters (``{name = "umap", n_neighbors = 15}``).
+
+    A bare name keeps the current hyper-parameters when the name does not change; a codec keeps
+    the preset's sizes (``N``, ``M``) whenever none are given.
+    """
+    if isinstance(value, Component):
+        return value
+    if isinstance(value, str):
+        name, params = value, None
+    elif isinstance(value, Mapping) and "name" in value:
+        name, params = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise ConfigError(f"{key}: give a name or a table with `name` (got {value!r})")
+    if not params and (name == current.name or key == "codec"):
+        params = dict(current.params)
+    return Component(name, params or {})
 
 
 def apply_overrides(cfg: RunConfig, pairs: Sequence[str]) -> RunConfig:
@@ -374,17 +397,6 @@ def _bind(factory: Any, comp: Component, kind: str) -> None:
 # Identity
 
 
-def to_dict(obj: Any) -> Any:
-    """Plain JSON-able structure of a config value."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_dict(v) for k, v in sorted(obj.items())}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    return obj
-
-
 def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Inverse of :func:`to_dict` for the config dataclasses."""
     kwargs = {}
@@ -400,17 +412,3 @@ def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
             v = tuple(v)
         kwargs[f.name] = v
     return cls(**kwargs)
-
-
-def _json_default(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_dict(obj)
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    return str(obj)
-
-
-def run_id(payload: Mapping[str, Any]) -> str:
-    """sha256 of canonical JSON (with the results schema) → 12 hex chars."""
-    blob = json.dumps({"schema": SCHEMA, **payload}, sort_keys=True, default=_json_default)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -5,20 +5,13 @@ the trainable module is wrapped in ``DistributedDataParallel`` once ``torch.dist
 initialised: each rank draws its own share of the batch (``batch / world`` images, its own
 generator seed), gradients are averaged, and rank 0 alone writes training checkpoints. The
 other artefacts of a run (model, rows) come out identical on every rank and are written
-atomically. Launch::
-
-    torchrun --nproc_per_node 4 -m acbench.distributed --preset paper --set ordering=isomap \\
-        --set mixer=film --out runs
-    torchrun --nproc_per_node 4 -m acbench.distributed --sweep ablations/mixers.toml --out runs
-
-Backend: NCCL when CUDA is available, gloo otherwise (``--backend`` to choose).
+atomically. The launcher is its own module, :mod:`acbench.torchrun` (``torchrun ... -m
+acbench.torchrun``), so that these helpers, which the training loop imports, import no planner.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,50 +111,3 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-
-
-# --------------------------------------------------------------------------------------------
-# torchrun entry point
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``torchrun --nproc_per_node N -m acbench.distributed [options]``: train and evaluate
-    one curve (``--preset``/``--set``) or a sweep file (``--sweep``) with every run's training
-    data-parallel over the ranks."""
-    from pathlib import Path
-
-    from acbench.config import apply_overrides, preset, validate
-    from acbench.grid import sweep_configs
-    from acbench.runner import execute, plan
-
-    ap = argparse.ArgumentParser(prog="torchrun ... -m acbench.distributed", description=main.__doc__)
-    ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="key=value override")
-    ap.add_argument("--sweep", type=Path, help="a sweep file instead of one curve")
-    ap.add_argument("--out", type=Path, default=Path("runs"))
-    ap.add_argument("--no-controls", dest="controls", action="store_false")
-    ap.add_argument("--backend", choices=("nccl", "gloo"))
-    args = ap.parse_args(argv)
-    rank, size = init(args.backend)
-    if args.sweep:
-        configs = sweep_configs(args.sweep, args.preset if "--preset" in (argv or sys.argv) else None)
-    else:
-        configs = [validate(apply_overrides(preset(args.preset), args.sets))]
-    jobs = plan(configs, args.controls)
-
-    def say(out: Any) -> None:
-        if rank == 0:
-            print(f"{out.status:6} {out.job.kind:11} {out.job.id} {out.reason}", flush=True)
-
-    # no run locks here: every rank must enter every training together
-    outcomes = execute(jobs, args.out, None, say)
-    barrier()
-    if size > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    return int(any(o.status == "failed" for o in outcomes))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

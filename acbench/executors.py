@@ -1,16 +1,20 @@
 """Where planned jobs run: in this process, in a process pool, or as SLURM jobs (submitit).
 
 All three take the jobs of :func:`acbench.runner.plan` and the same run store: a job is done
-when its run directory says so, whoever ran it. Each job runs under an exclusive file lock on
-its run directory, so two processes (two pool workers, two search workers, two `acbench`
-commands on one output folder) never train the same run at once: the second waits, then finds
-it done (a cache hit). Dependencies (baseline → ordering → anchor / conditional) are respected:
-the pool starts a job once its dependencies have finished; SLURM gets the jobs in waves, one
-wave per dependency depth, and results come back through the store on the shared filesystem.
+when its run directory says so, whoever ran it. Every job, whatever the executor, goes through
+:func:`run_one`: under an exclusive file lock on its run directory (so two processes — two pool
+workers, two search workers, two `acbench` commands on one output folder — never train the same
+run at once: the second waits, then finds it done, a cache hit), with one dependency rule (a job
+runs only when every dependency is done in the store; otherwise it fails naming the first one
+that is not). Dependencies (baseline → ordering → anchor / conditional) are respected: the local
+executor runs the planned order, the pool starts a job once its dependencies have finished,
+SLURM gets the jobs in waves, one wave per dependency depth, and results come back through the
+store on the shared filesystem.
 
 Usage::
 
-    from acbench.executors import make_executor
+    from acbench.executors import execute, make_executor
+    outcomes = execute(jobs, root)                      # in this process
     outcomes = make_executor("pool", workers=2).run(jobs, root)
     outcomes = make_executor("slurm", folder="runs/slurm", cluster="local").run(jobs, root)
 """
@@ -26,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from acbench.runner import Job, Outcome, Progress
+from acbench.job import Job, OnProgress, Outcome
 from acbench.store import Run
 
 EXECUTORS = ("local", "pool", "slurm")
@@ -55,26 +59,33 @@ def run_lock(root: Path, job_id: str) -> Iterator[None]:
         os.close(fd)
 
 
+Lock = Callable[[Path, str], contextlib.AbstractContextManager[Any]]
+
+
 def run_one(
     job: Job,
     root: Path,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     retry_failed: bool = True,
     failed_deps: Mapping[str, str] | None = None,
+    lock: Lock = run_lock,
 ) -> Outcome:
     """Run one job under its run lock (a cache hit when done); never raises for a job failure.
 
-    A dependency that is not done in the store (or is listed in ``failed_deps``) fails the job
-    with a reason naming it, as :func:`acbench.runner.execute` does.
+    The one dependency rule: a dependency listed in ``failed_deps`` or not done in the store fails
+    the job, with a reason naming it. A job that failed before stays failed unless
+    ``retry_failed``. ``lock`` is :func:`run_lock` except under torchrun (a lock held for the
+    whole group of ranks, :mod:`acbench.torchrun`).
     """
     from acbench import jobs as work
-    from acbench.runner import execute
 
     root = Path(root)
-    with run_lock(root, job.id):
+    with lock(root, job.id):
         run = Run(root, job.id)
         if run.is_done():
             return Outcome(job, "cached")
+        if not retry_failed and (err := run.error()) is not None:
+            return Outcome(job, "failed", err)
         bad = {d: r for d, r in (failed_deps or {}).items() if d in job.deps}
         for d in job.deps:
             if d not in bad and not Run(root, d).is_done():
@@ -87,8 +98,28 @@ def run_one(
             except Exception:  # noqa: BLE001 - recording must not hide the reason
                 run.fail(reason)
             return Outcome(job, "failed", reason)
-        (out,) = execute([job], root, progress, None, retry_failed)
-        return out
+        try:
+            work.run_job(job, root, progress)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # one failing run is recorded; the sweep goes on
+            reason = f"{type(e).__name__}: {e}"
+            work.record_failure(job, run, reason, traceback.format_exc())
+            return Outcome(job, "failed", reason)
+        return Outcome(job, "done")
+
+
+def execute(
+    jobs: Sequence[Job],
+    root: Path,
+    progress: OnProgress | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    retry_failed: bool = True,
+    executor: Executor | None = None,
+) -> list[Outcome]:
+    """Run every job not already done (in this process, or with ``executor``); a failure is
+    recorded and the others go on. A job whose dependency failed fails too, naming it."""
+    return (executor or LocalExecutor()).run(jobs, root, progress, on_outcome, retry_failed)
 
 
 def _run_remote(job: Job, root: str, retry_failed: bool) -> tuple[str, str]:
@@ -125,29 +156,38 @@ class Executor(Protocol):
         self,
         jobs: Sequence[Job],
         root: Path,
-        progress: Progress | None = None,
+        progress: OnProgress | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         retry_failed: bool = True,
     ) -> list[Outcome]: ...
 
 
 class LocalExecutor:
-    """Jobs one after another in this process (progress callbacks see every training step)."""
+    """Jobs one after another in this process, in the planned order (progress callbacks see every
+    training step): the one sequential loop.
+
+    Args:
+        lock: the run lock (:func:`run_lock`; torchrun's entry passes a lock held by rank 0 for
+            the whole group).
+    """
 
     name = "local"
+
+    def __init__(self, lock: Lock = run_lock) -> None:
+        self.lock = lock
 
     def run(
         self,
         jobs: Sequence[Job],
         root: Path,
-        progress: Progress | None = None,
+        progress: OnProgress | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         retry_failed: bool = True,
     ) -> list[Outcome]:
         failed: dict[str, str] = {}
         outcomes = []
         for job in jobs:
-            out = run_one(job, root, progress, retry_failed, failed)
+            out = run_one(job, root, progress, retry_failed, failed, self.lock)
             if out.status == "failed":
                 failed[job.id] = out.reason
             outcomes.append(out)
@@ -199,7 +239,7 @@ class PoolExecutor:
         self,
         jobs: Sequence[Job],
         root: Path,
-        progress: Progress | None = None,
+        progress: OnProgress | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         retry_failed: bool = True,
     ) -> list[Outcome]:
@@ -296,7 +336,7 @@ class SlurmExecutor:
         self,
         jobs: Sequence[Job],
         root: Path,
-        progress: Progress | None = None,
+        progress: OnProgress | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         retry_failed: bool = True,
     ) -> list[Outcome]:
@@ -370,11 +410,9 @@ def make_executor(name: str = "local", **options: Any) -> Executor:
     if name == "slurm":
         folder = options.get("folder") or Path(options.get("root", "runs")) / "slurm"
         return SlurmExecutor(folder, options.get("cluster"), options.get("parameters"))
-    import difflib
+    from acbench.suggest import unknown
 
-    close = difflib.get_close_matches(name, EXECUTORS, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ExecutorError(f"unknown executor {name!r}; {hint}known: {', '.join(EXECUTORS)}")
+    raise ExecutorError(unknown("executor", name, EXECUTORS))
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:

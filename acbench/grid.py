@@ -20,12 +20,12 @@ settings and a grid::
     "train.steps" = 200
 
 Grid keys are config keys (dotted keys reach nested fields); ``ordering``, ``mixer`` and
-``codec`` take a name or a table with ``name`` and hyper-parameters.
+``codec`` take a name or a table with ``name`` and hyper-parameters. Every key goes through
+:func:`acbench.config.override`, as the CLI's flags and ``--set`` do.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,50 +33,39 @@ from typing import Any
 
 import tomllib
 
-from acbench.config import (
-    Component,
-    ConfigError,
-    RunConfig,
-    override,
-    preset,
-    validate,
-)
+from acbench.config import ConfigError, RunConfig, override, preset, validate
 
 TOP_KEYS = {"preset", "presets", "lmbdas", "set", "grid", "name", "description"}
 
 
-def _component(value: Any, key: str) -> Component:
-    if isinstance(value, str):
-        return Component(value)
-    if isinstance(value, Mapping) and "name" in value:
-        return Component(value["name"], {k: v for k, v in value.items() if k != "name"})
-    raise ConfigError(f"grid.{key}: each entry must be a name or a table with `name` (got {value!r})")
+def read_toml(path: Path, what: str, see: str, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """A sweep or search file as a dict; a missing file or a syntax error (naming the line and
+    column) raises ``error`` with one line that says what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} file {path} does not exist (see {see})")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{path}: TOML syntax error: {e}") from None
 
 
-def _set(cfg: RunConfig, key: str, value: Any) -> RunConfig:
-    if key in ("ordering", "mixer", "codec"):
-        comp = _component(value, key)
-        if key == "codec" and not comp.params:
-            comp = Component(comp.name, dict(cfg.codec.params))
-        return dataclasses.replace(cfg, **{key: comp})
-    return override(cfg, key, value)
+def check_keys(
+    spec: Mapping[str, Any], allowed: set[str], path: Path, error: type[Exception] = ConfigError
+) -> None:
+    """Refuse top-level keys outside ``allowed``, listing the allowed ones."""
+    unknown = set(spec) - allowed
+    if unknown:
+        raise error(
+            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def load_sweep(path: Path) -> dict[str, Any]:
     """Parse a sweep file; syntax errors name the line and column."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"sweep file {path} does not exist (see ablations/ for examples)")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: TOML syntax error: {e}") from None
-    unknown = set(spec) - TOP_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(TOP_KEYS))}"
-        )
+    spec = read_toml(path, "sweep", "ablations/ for examples")
+    check_keys(spec, TOP_KEYS, path)
     return spec
 
 
@@ -92,9 +81,9 @@ def expand(
     if "lmbdas" in spec:
         cfg = override(cfg, "lmbdas", spec["lmbdas"])
     for k, v in (spec.get("set") or {}).items():
-        cfg = _set(cfg, k, v)
+        cfg = override(cfg, k, v)
     for k, v in (spec.get("presets") or {}).get(name, {}).items():
-        cfg = _set(cfg, k, v)
+        cfg = override(cfg, k, v)
     grid = spec.get("grid") or {}
     axes = []
     for key, values in grid.items():
@@ -108,7 +97,7 @@ def expand(
     for combo in itertools.product(*[v for _, v in axes]) if axes else [()]:
         c = cfg
         for (key, _), value in zip(axes, combo):
-            c = _set(c, key, value)
+            c = override(c, key, value)
         c = validate(c, import_plugins)
         key = c
         if key not in seen:

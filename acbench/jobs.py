@@ -1,4 +1,8 @@
-"""What each kind of job does: train / fit, evaluate, write the run directory."""
+"""What each kind of job does: train / fit, evaluate, write the run directory.
+
+:func:`run_job` is the one entry: the executors (:mod:`acbench.executors`) call it for a job that
+is not done, under the job's run lock.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +14,51 @@ from typing import Any
 
 import numpy as np
 
-from acbench.config import Component, DataConfig, TrainConfig, from_dict
 from acbench.device import pick
-from acbench.runner import Job, Progress
-from acbench.store import Run
+from acbench.job import AnchorJob, BaselineJob, ConditionalJob, Job, OnProgress, OrderingJob, Progress
+from acbench.schema import LABEL_COLUMNS, STAMP_COLUMNS
+from acbench.store import Run, atomic_write
 from acbench.version import code_version
 
 PRETRAIN = "pretrain.pt"  # the feature λ's weights where λ fine-tuning starts
 
 
-def _data(job: Job):
+def _data(job: BaselineJob | AnchorJob | OrderingJob | ConditionalJob):
     """(train, validation, eval) image sets of the job's data config."""
     from acbench.data.cache import load_splits
 
-    return load_splits(from_dict(DataConfig, job.payload["data"]))
+    return load_splits(job.data)
 
 
-def _meta(job: Job) -> dict[str, Any]:
-    p = job.payload
-    kind = job.kind
-    return {
+def _meta(job: BaselineJob | AnchorJob | ConditionalJob) -> dict[str, Any]:
+    """The columns every row of the run carries, in the order of :mod:`acbench.schema`."""
+    cond = job if isinstance(job, ConditionalJob) else None
+    meta = {
         "run_id": job.id,
         "curve": job.curve,
         "anchor_curve": job.anchor_curve,
         "matched_curve": job.matched_curve,
         "control_curve": job.control_curve,
-        "kind": kind,
-        "dataset": p["data"]["name"],
-        "tile": p["data"]["tile"],
-        "codec": p["codec"]["name"],
-        "ordering": p["ordering"]["name"] if kind == "conditional" else "",
-        "mixer": p["mixer"]["name"] if kind == "conditional" else "",
-        "sites": ",".join(p["sites"]) if kind == "conditional" else "",
-        "chain": p["chain"] if kind == "conditional" else 1,
-        "lam": p["lam"],
-        "seed": p["train"]["seed"],
-        "steps": p["train"]["steps"] + p.get("lambda_finetune", 0),
+        "kind": job.kind,
+        "dataset": job.data.name,
+        "tile": job.data.tile,
+        "codec": job.codec.name,
+        "ordering": cond.ordering.name if cond else "",
+        "mixer": cond.mixer.name if cond else "",
+        "sites": ",".join(cond.sites) if cond else "",
+        "chain": cond.chain if cond else 1,
+        "lam": job.lam,
+        "seed": job.train.seed,
+        "steps": job.train.steps + (job.lambda_finetune if isinstance(job, BaselineJob) else 0),
         "code": code_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
+    return {k: meta[k] for k in ("run_id", *LABEL_COLUMNS, *STAMP_COLUMNS)}
 
 
 def _train_and_save(
     task: Any,
-    tcfg: TrainConfig,
+    tcfg: Any,
     run: Run,
     model: Any,
     progress: Any,
@@ -84,9 +89,6 @@ def _train_and_save(
     )
 
 
-MODEL_COLUMNS = ("train_seconds", "convergence", "threads")
-
-
 def model_info(path: Path) -> dict[str, Any]:
     """Row columns from a model file: wall seconds, convergence figure, training threads."""
     import torch
@@ -106,25 +108,15 @@ def record_failure(job: Job, run: Run, reason: str, trace: str = "") -> None:
     finished it), or its ``rows.csv`` already holds results (finished, ``done`` not yet written),
     nothing is written, so a failure record cannot replace a finished run's rows.
     """
-    import os
-
     import pandas as pd
 
     if run.is_done() or _holds_results(run):
         return
     run.fail(reason + ("\n\n" + trace if trace else ""))
-    if job.kind == "ordering":
+    if isinstance(job, OrderingJob):
         return
-    try:
-        row = {**_meta(job), "params": np.nan, "error": reason.splitlines()[0]}
-    except (KeyError, TypeError):
-        return
-    tmp = run.dir / f".rows.tmp{os.getpid()}.csv"
-    pd.DataFrame([row]).to_csv(tmp, index=False)
-    if run.is_done() or _holds_results(run):  # finished meanwhile
-        tmp.unlink(missing_ok=True)
-        return
-    os.replace(tmp, run.rows)
+    row = {**_meta(job), "params": np.nan, "error": reason.splitlines()[0]}
+    atomic_write(run.rows, lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
 
 
 def _holds_results(run: Run) -> bool:
@@ -140,23 +132,31 @@ def _holds_results(run: Run) -> bool:
     return "error" not in rows or bool((rows["error"].fillna("") == "").any())
 
 
-def run_job(job: Job, root: Path, progress: Progress | None = None) -> None:
+def run_job(job: Job, root: Path, progress: OnProgress | None = None) -> None:
+    """Train / fit and evaluate ``job``, writing its run directory (resuming a checkpoint)."""
     run = Run(root, job.id)
-    run.start({"kind": job.kind, **job.payload, "curve": job.curve, "anchor_curve": job.anchor_curve})
-    kinds = {"baseline": _baseline, "anchor": _baseline, "ordering": _ordering, "conditional": _conditional}
-    kinds[job.kind](job, root, run, progress)
+    run.start(job.record())
+    if isinstance(job, (BaselineJob, AnchorJob)):
+        _baseline(job, root, run, progress)
+    elif isinstance(job, OrderingJob):
+        _ordering(job, root, run, progress)
+    elif isinstance(job, ConditionalJob):
+        _conditional(job, root, run, progress)
+    else:
+        raise TypeError(f"not a job kind: {type(job).__name__}")
 
 
-def _progress_for(progress: Progress | None, label: str):
+def _steps(progress: OnProgress | None, job: Job):
+    """The training loop's ``progress(step, total, logs)`` as :class:`Progress` events."""
     if progress is None:
         return None
-    return lambda step, total, logs: progress(label, step, total, logs)
+    return lambda step, total, logs: progress(Progress(job, "train", step, total, logs))
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+def _baseline(job: BaselineJob | AnchorJob, root: Path, run: Run, progress: OnProgress | None) -> None:
     import pandas as pd
     import torch
 
@@ -165,40 +165,39 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     from acbench.evaluate import code_chains, rows_of
     from acbench.train import BaselineTask
 
-    p = job.payload
     train_set, val_set, eval_set = _data(job)
-    torch.manual_seed(p["train"]["seed"])
-    model = build_codec(p["codec"]["name"], p["codec"]["params"])
-    if not run.model.exists() and job.kind == "baseline":
-        zoo.install(job.id, run.model, progress)  # a shipped reference model, when there is one
+    torch.manual_seed(job.train.seed)
+    model = build_codec(job.codec.name, job.codec.params)
+    if not run.model.exists() and isinstance(job, BaselineJob):
+        # a shipped reference model, when there is one
+        zoo.install(job.id, run.model, (lambda: progress(Progress(job, "zoo"))) if progress else None)
     if not run.model.exists():
         model.to(pick())
         warm: Any = ()
-        tcfg = from_dict(TrainConfig, p["train"])
+        tcfg = job.train
         snapshot = None
-        if job.kind == "anchor" and p["warm_start"]:  # continue the baseline
-            model.load_state_dict(
-                torch.load(Run(root, p["baseline_run"]).model, weights_only=True)["state_dict"]
-            )
+        if isinstance(job, AnchorJob):
+            if job.warm_start:  # continue the baseline
+                state = torch.load(Run(root, job.baseline_run).model, weights_only=True)["state_dict"]
+                model.load_state_dict(state)
+                warm = {n for n, _ in model.named_parameters()}
+        elif job.init_run:  # a λ fine-tune starts where the feature λ's pretraining ended
+            model.load_state_dict(torch.load(Run(root, job.init_run).dir / PRETRAIN, weights_only=True))
+            tcfg = dataclasses.replace(tcfg, steps=job.lambda_finetune)
             warm = {n for n, _ in model.named_parameters()}
-        elif p.get("init_run"):  # a λ fine-tune starts where the feature λ's pretraining ended
-            model.load_state_dict(torch.load(Run(root, p["init_run"]).dir / PRETRAIN, weights_only=True))
-            tcfg = dataclasses.replace(tcfg, steps=p["lambda_finetune"])
-            warm = {n for n, _ in model.named_parameters()}
-        elif p.get("lambda_finetune"):  # the feature λ: pretraining, then its own fine-tune steps
+        elif job.lambda_finetune:  # the feature λ: pretraining, then its own fine-tune steps
             snapshot = (tcfg.steps, run.dir / PRETRAIN)
-            tcfg = dataclasses.replace(tcfg, steps=tcfg.steps + p["lambda_finetune"])
-        task = BaselineTask(model, torch.from_numpy(train_set.pixels), p["lam"], tcfg.augment)
-        label = _progress_for(progress, f"{job.kind} λ={p['lam']}")
-        _train_and_save(task, tcfg, run, model, label, val_set, snapshot, warm)
+            tcfg = dataclasses.replace(tcfg, steps=tcfg.steps + job.lambda_finetune)
+        task = BaselineTask(model, torch.from_numpy(train_set.pixels), job.lam, tcfg.augment)
+        _train_and_save(task, tcfg, run, model, _steps(progress, job), val_set, snapshot, warm)
         run.ckpt.unlink(missing_ok=True)
     else:
         model.load_state_dict(torch.load(run.model, map_location="cpu", weights_only=True)["state_dict"])
     model.to(pick()).update(force=True)
     if progress:
-        progress(f"evaluate {job.kind} λ={p['lam']}", 0, 1, {})
+        progress(Progress(job, "evaluate"))
     order = np.arange(len(eval_set))
-    res = code_chains(model, None, eval_set.pixels, order, 1, p["eval_batch"])
+    res = code_chains(model, None, eval_set.pixels, order, 1, job.eval_batch)
     meta = {**_meta(job), "params": sum(t.numel() for t in model.parameters()), **model_info(run.model)}
     rows = pd.DataFrame(
         [
@@ -209,25 +208,23 @@ def _baseline(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     run.finish(rows)
 
 
-def _ordering(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+def _ordering(job: OrderingJob, root: Path, run: Run, progress: OnProgress | None) -> None:
     from acbench.codecs.base import load_codec
     from acbench.features import embed
     from acbench.orderings.quality import ordering_quality
     from acbench.registry import ORDERINGS
 
-    p = job.payload
     train_set, _, eval_set = _data(job)
     codec = None
-    if p["feature_baseline"]:
-        codec, _ = load_codec(Run(root, p["feature_baseline"]).model)
+    if job.feature_baseline:
+        codec, _ = load_codec(Run(root, job.feature_baseline).model)
     if progress:
-        progress(f"ordering {p['ordering']['name']}", 0, 1, {})
-    f_train = embed(train_set.pixels, p["features"], codec)
-    f_eval = embed(eval_set.pixels, p["features"], codec)
-    comp = from_dict(Component, p["ordering"])
-    params = {"random_state": p["seed"], **comp.params}
+        progress(Progress(job, "fit"))
+    f_train = embed(train_set.pixels, job.features, codec)
+    f_eval = embed(eval_set.pixels, job.features, codec)
+    params = {"random_state": job.seed, **job.ordering.params}
     t0 = time.perf_counter()
-    est = ORDERINGS.get(comp.name)(**params).fit(f_train, train_set.labels)
+    est = ORDERINGS.get(job.ordering.name)(**params).fit(f_train, train_set.labels)
     fit_s = time.perf_counter() - t0
     order_eval = np.asarray(est.place(f_eval, eval_set.labels))
     np.save(run.dir / "order_train.npy", np.asarray(est.order_))
@@ -237,7 +234,7 @@ def _ordering(job: Job, root: Path, run: Run, progress: Progress | None) -> None
     run.finish(meta={"fit_seconds": fit_s, "quality_eval": q_eval, "quality_train": q_train})
 
 
-def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> None:
+def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress | None) -> None:
     import pandas as pd
     import torch
 
@@ -245,45 +242,31 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     from acbench.evaluate import code_chains, rows_of
     from acbench.train import ChainTask
 
-    p = job.payload
     train_set, val_set, eval_set = _data(job)
-    order_run = Run(root, p["ordering_run"])
+    order_run = Run(root, job.ordering_run)
     order_train = np.load(order_run.dir / "order_train.npy")
     order_eval = np.load(order_run.dir / "order_eval.npy")
     quality = order_run.meta().get("quality_eval", {})
-    first, _ = load_codec(Run(root, p["baseline_run"]).model)
+    first, _ = load_codec(Run(root, job.baseline_run).model)
     first.to(pick())
-    torch.manual_seed(p["train"]["seed"])
+    torch.manual_seed(job.train.seed)
     model = build_codec(
-        p["codec"]["name"],
-        p["codec"]["params"],
-        tuple(p["sites"]),
-        p["mixer"]["name"],
-        p["mixer"]["params"],
-        p["reference"],
+        job.codec.name, job.codec.params, tuple(job.sites), job.mixer.name, job.mixer.params, job.reference
     )
-    joint = p["baseline"] == "joint"
+    joint = job.baseline == "joint"
     model.to(pick())
     if not run.model.exists():
         warm: Any = ()
-        if p["warm_start"]:
+        if job.warm_start:
             warm = model.warm_start(first.state_dict())
-        if p.get("shared_transforms"):  # the baseline's analysis/synthesis transforms, frozen
+        if job.shared_transforms:  # the baseline's analysis/synthesis transforms, frozen
             for name, param in model.named_parameters():
                 if ".g_a." in name or ".g_s." in name:
                     param.requires_grad_(False)
-        tcfg = from_dict(TrainConfig, p["train"])
-        task = ChainTask(
-            model,
-            first,
-            torch.from_numpy(train_set.pixels[order_train]),
-            p["lam"],
-            p["chain"],
-            joint,
-            tcfg.augment,
-        )
-        label = _progress_for(progress, f"conditional λ={p['lam']}")
-        _train_and_save(task, tcfg, run, model, label, val_set, warm=warm)
+        tcfg = job.train
+        pixels = torch.from_numpy(train_set.pixels[order_train])
+        task = ChainTask(model, first, pixels, job.lam, job.chain, joint, tcfg.augment)
+        _train_and_save(task, tcfg, run, model, _steps(progress, job), val_set, warm=warm)
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
         run.ckpt.unlink(missing_ok=True)
@@ -295,7 +278,7 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     model.update(force=True)
     first.update(force=True)
     if progress:
-        progress(f"evaluate λ={p['lam']}", 0, 1, {})
+        progress(Progress(job, "evaluate"))
     meta = {
         **_meta(job),
         "params": sum(t.numel() for t in model.parameters()),
@@ -306,20 +289,14 @@ def _conditional(job: Job, root: Path, run: Run, progress: Progress | None) -> N
     }
     rows = []
     n = len(eval_set)
-    true_chain = code_chains(first, model, eval_set.pixels, order_eval, p["chain"], p["eval_batch"])
+    px, L, batch = eval_set.pixels, job.chain, job.eval_batch
+    true_chain = code_chains(first, model, px, order_eval, L, batch)
     states = {img: c.ref for img, _, _, c in true_chain}
     variants = {
         "chain": true_chain,
-        "full": code_chains(first, model, eval_set.pixels, order_eval, n, p["eval_batch"]),
+        "full": code_chains(first, model, px, order_eval, n, batch),
         "shuffled": code_chains(
-            first,
-            model,
-            eval_set.pixels,
-            order_eval,
-            p["chain"],
-            p["eval_batch"],
-            shuffle_from=states,
-            seed=p["train"]["seed"],
+            first, model, px, order_eval, L, batch, shuffle_from=states, seed=job.train.seed
         ),
     }
     for name, res in variants.items():

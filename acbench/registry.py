@@ -8,12 +8,13 @@ string names a plugin everywhere: CLI value, config key, entry-point name and le
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
+
+from acbench.suggest import unknown
 
 T = TypeVar("T")
 
@@ -64,6 +65,20 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a plugin registered for a while, e.g. by a test)."""
+        self._objects.pop(name, None)
+        self._lazy.pop(name, None)
+        self._declared.pop(name, None)
+
+    def copy(self) -> Registry[T]:
+        """An independent registry with the same plugins (built-ins and entry points discovered)."""
+        self._discover()
+        new: Registry[T] = Registry(self.kind)
+        new._objects, new._lazy, new._declared = dict(self._objects), dict(self._lazy), dict(self._declared)
+        new._discovered = True
+        return new
+
     def register_lazy(self, name: str, target: str, version: str | None = None) -> None:
         """Declare a plugin by ``"module:attr"``, imported only when asked for by name.
 
@@ -100,10 +115,7 @@ class Registry(Generic[T]):
         if name in self:
             return name
         singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
-        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(self.names())
-        raise UnknownPluginError(f"unknown {singular} {name!r}; {hint + ' ' if hint else ''}known: {known}")
+        raise UnknownPluginError(unknown(singular, name, self.names(), n=3, cutoff=0.5))
 
     def get(self, name: str) -> T:
         """The plugin factory registered under ``name`` (imported on first use)."""

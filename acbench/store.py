@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from acbench.config import SCHEMA
+from acbench.schema import ID_COLUMNS  # ids stay strings when rows are read back
 
 
 class StoreError(OSError):
@@ -89,10 +91,26 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], Any]) -> None:
+    """Write ``path`` through a temporary beside it, then ``os.replace``: a reader (or a process
+    killed mid-write) never sees half a file. The one place acbench writes a file this way.
+
+    Args:
+        content: text, bytes, or a function that writes the temporary path it is given
+            (``lambda tmp: torch.save(state, tmp)``).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a TEMPORARY name: swept if orphaned
+    try:
+        if isinstance(content, str):
+            tmp.write_text(content)
+        elif isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            content(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Run:
@@ -137,9 +155,7 @@ class Run:
 
     def finish(self, rows: Any = None, meta: dict[str, Any] | None = None) -> None:
         if rows is not None:
-            tmp = self.dir / f".rows.tmp{os.getpid()}.csv"
-            rows.to_csv(tmp, index=False)
-            os.replace(tmp, self.rows)
+            atomic_write(self.rows, lambda tmp: rows.to_csv(tmp, index=False))
         if meta is not None:
             atomic_write(self.dir / "meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
         atomic_write(self.dir / "done", "")
@@ -181,8 +197,6 @@ def load_rows(root: Path) -> tuple[Any, list[str]]:
     return rows, skipped
 
 
-#: run and curve ids are hex strings; some ("12e345678901") would otherwise parse as numbers
-ID_COLUMNS = ("run_id", "curve", "anchor_curve", "matched_curve", "control_curve")
 
 
 def read_rows_csv(path: Path) -> Any:

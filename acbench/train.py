@@ -16,7 +16,6 @@ validation loss over the last 20 % of training (near 0: converged; stored in eve
 from __future__ import annotations
 
 import math
-import os
 import platform
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from torch import nn
 from acbench.codecs.base import ConditionalCodec, RefState, load_codec
 from acbench.config import TrainConfig
 from acbench.device import amp_dtype, to_device
+from acbench.store import atomic_write
 
 
 class TrainingError(RuntimeError):
@@ -297,18 +297,14 @@ def train(
     def save(step: int) -> None:
         if ckpt is None or rank != 0:  # rank 0 alone writes checkpoints
             return
-        tmp = f"{ckpt}.tmp{os.getpid()}"
-        torch.save(
-            {
-                "trainable": module.state_dict(),
-                "opt": opt.state_dict(),
-                "aux_opt": aux_opt.state_dict() if aux_opt else None,
-                "step": step,
-                "val": history,
-            },
-            tmp,
-        )
-        os.replace(tmp, ckpt)
+        state = {
+            "trainable": module.state_dict(),
+            "opt": opt.state_dict(),
+            "aux_opt": aux_opt.state_dict() if aux_opt else None,
+            "step": step,
+            "val": history,
+        }
+        atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
 
     def validate(step: int) -> None:
         if val is None or len(val) == 0 or rank != 0:
@@ -353,9 +349,7 @@ def train(
         if logs and not np.isfinite(logs["loss"]):
             raise TrainingError(f"loss is {logs['loss']} at step {done}; lower the learning rate")
         if snapshot is not None and done == snapshot[0] and rank == 0:
-            tmp = f"{snapshot[1]}.tmp{os.getpid()}"
-            torch.save(module.state_dict(), tmp)
-            os.replace(tmp, snapshot[1])
+            atomic_write(snapshot[1], lambda tmp: torch.save(module.state_dict(), tmp))
         if done % cfg.checkpoint_every == 0 or done in (mark, cfg.steps):
             validate(done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:

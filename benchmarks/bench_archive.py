@@ -44,7 +44,8 @@ def make_run(cache: Path, steps: int) -> Path:
     import torch
 
     from acbench.config import Component, TrainConfig, preset
-    from acbench.runner import conditional_job, execute, plan
+    from acbench.executors import execute
+    from acbench.runner import conditional_job, plan
 
     cfg = dataclasses.replace(
         preset("tiny"),

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import importlib
-import importlib.util
 import math
 import os
 import statistics
@@ -653,15 +651,13 @@ def _private_registries(grid: tuple[int, ...]) -> tuple[dict[str, Any], dict[str
     only a ``version``: planning reads nothing else. Probing happens on the private copies
     because ``Registry.get`` drops a lazy name whose import fails.
     """
-    from acbench.registry import REGISTRIES, Registry
+    from acbench.registry import REGISTRIES
 
     regs: dict[str, Any] = {}
     names: dict[str, list[str]] = {}
     want = {"orderings": grid[0], "mixers": grid[1]}  # a missing codec: MSHP at another width
     for kind, base in REGISTRIES.items():
-        base.names()  # discovers built-ins and entry points
-        reg = Registry(kind)
-        reg._objects, reg._lazy, reg._discovered = dict(base._objects), dict(base._lazy), True
+        reg = base.copy()  # discovers built-ins and entry points
         usable = []
         for name in reg.names():
             try:
@@ -861,18 +857,7 @@ def cli_startup(p: Profile) -> list[Row]:
 
 
 # --------------------------------------------------------------------------------------------
-# (e) other people's benchmarks, when present
-
-
-def optional_module(name: str) -> Any | None:
-    """``benchmarks/<name>.py`` as a module, or None when nobody has written it yet."""
-    path = HERE / f"{name}.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(f"_acbench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+# (e) orderings and archives, through their own benchmark files
 
 
 def orderings_fit(p: Profile) -> list[Row]:
@@ -880,9 +865,8 @@ def orderings_fit(p: Profile) -> list[Row]:
 
     Its ``run(name, n, dim, repeats, timeout)`` fits in a fresh process (honest peak RSS).
     """
-    mod = optional_module("bench_orderings")
-    if mod is None or not hasattr(mod, "run"):
-        return [Row("orderings: benchmarks/bench_orderings.py absent (skipped)", math.nan, group="orderings")]
+    import bench_orderings as mod  # benchmarks/ is on sys.path wherever benchlib is imported
+
     from acbench.registry import ORDERINGS
 
     names = ORDERINGS.names() if p.name != "smoke" else ["random"]
@@ -918,10 +902,8 @@ def orderings_fit(p: Profile) -> list[Row]:
 
 
 def archive(p: Profile) -> list[Row]:
-    """Archive throughput rows of ``benchmarks/bench_archive.py`` (run as a script), if present."""
+    """Archive throughput rows of ``benchmarks/bench_archive.py`` (run as a script)."""
     path = HERE / "bench_archive.py"
-    if not path.exists():
-        return [Row("archive: benchmarks/bench_archive.py absent (skipped)", math.nan, group="archive")]
     args = {
         "full": ["--images", "32", "--size", "128", "--steps", "100", "--jobs", "2"],
         "quick": ["--images", "8", "--size", "64", "--steps", "10", "--jobs", "1"],

@@ -55,14 +55,13 @@ def plan_costs(preset: str = "paper") -> dict[str, Any]:
 
 def image_steps(job: Any) -> tuple[float, float]:
     """(baseline-model image-steps, conditional-model image-steps) that ``job`` trains."""
-    p = job.payload
     if job.kind in ("baseline", "anchor"):
-        return p["train"]["steps"] * p["train"]["batch"], 0.0
+        return job.train.steps * job.train.batch, 0.0
     if job.kind != "conditional":
         return 0.0, 0.0  # orderings: seconds, not GPU-hours
-    t = p["train"]
-    first = 1.0 if p.get("baseline") == "joint" else FWD_SHARE
-    return t["steps"] * t["batch"] * first, t["steps"] * t["batch"] * (p["chain"] - 1)
+    t = job.train
+    first = 1.0 if job.baseline == "joint" else FWD_SHARE
+    return t.steps * t.batch * first, t.steps * t.batch * (job.chain - 1)
 
 
 def _sum(pairs: list[tuple[float, float]]) -> dict[str, float]:

@@ -70,13 +70,14 @@ def retrain(lam: float, build_runs: Path) -> pd.DataFrame:
     import torch
 
     from acbench import zoo
-    from acbench.runner import baseline_job, execute
+    from acbench.executors import execute
+    from acbench.runner import baseline_job
     from acbench.store import Run, read_rows_csv
-    from acbench.zoo.build import zoo_config
+    from acbench.zoo_build import zoo_config
 
     cfg = zoo_config("cpu")
     job = baseline_job(cfg, lam)
-    init = job.payload.get("init_run")
+    init = job.init_run
     if not init or not (Run(build_runs, init).dir / "pretrain.pt").exists():
         raise SystemExit(f"no shared pretraining for λ={lam} in {build_runs}: run `acbench zoo build` first")
     shipped = read_rows_csv(zoo.folder() / zoo.manifest()["models"][job.id]["rows"])

@@ -37,13 +37,11 @@ from acbench.archive import (
 def runs(tmp_path_factory):
     """A real tiny conditional run (random ordering, one λ) made by the real pipeline."""
     from acbench.config import Component, preset
-    from acbench.runner import conditional_job, execute, plan
+    from acbench.executors import execute
+    from acbench.runner import conditional_job, plan
 
     cfg = dataclasses.replace(preset("tiny"), ordering=Component("random"), lmbdas=(0.013,), chain=3)
-    try:
-        jobs = plan([cfg], controls=False)
-    except TypeError:  # a runner without controls
-        jobs = plan([cfg])
+    jobs = plan([cfg], controls=False)
     root = tmp_path_factory.mktemp("runs")
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 threads on 2 busy cores is several times slower here
@@ -53,7 +51,7 @@ def runs(tmp_path_factory):
         torch.set_num_threads(n)
     assert all(o.status == "done" for o in outcomes), [o.reason for o in outcomes]
     cond = conditional_job(cfg, 0.013)
-    return root, cond.id, cond.payload["baseline_run"]
+    return root, cond.id, cond.baseline_run
 
 
 @pytest.fixture(scope="module")

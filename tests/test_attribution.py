@@ -17,7 +17,8 @@ from acbench.analysis.attribution import (
     zero_labels,
 )
 from acbench.analysis.bdrate import bd_between
-from acbench.analysis.leaderboard import leaderboard_markdown, run_report
+from acbench.analysis.leaderboard import leaderboard_markdown
+from acbench.analysis.report import run_report
 from acbench.analysis.synthetic import failed_row, synthetic_rows
 
 FILM = "mshp-isomap-film-L4"

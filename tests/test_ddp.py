@@ -64,6 +64,7 @@ def _spawn(tmp_path: Path) -> list[dict]:
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
+@pytest.mark.slow  # two gloo ranks: ~12 s
 def test_two_gloo_ranks_train_one_model(tmp_path):
     r0, r1 = _spawn(tmp_path)
     for part in ("state", "cond"):  # gradients (and aux gradients) averaged: same weights
@@ -99,11 +100,11 @@ def test_single_process_is_untouched(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_entry_point(tmp_path):
-    """`torchrun --nproc_per_node 2 -m acbench.distributed` trains and evaluates a tiny curve."""
+    """`torchrun --nproc_per_node 2 -m acbench.torchrun` trains and evaluates a tiny curve."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-        "-m", "acbench.distributed", "--preset", "tiny", "--no-controls", "--out", str(tmp_path / "runs"),
+        "-m", "acbench.torchrun", "--preset", "tiny", "--no-controls", "--out", str(tmp_path / "runs"),
         "--set", "ordering=random", "--set", "features=pixels", "--set", "lmbdas=0.0067",
         "--set", "chain=2", "--set", "data.max_items=24", "--set", "train.steps=2",
         "--set", "baseline_train.steps=2",

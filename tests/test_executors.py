@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,11 +18,12 @@ from acbench.executors import (
     LocalExecutor,
     PoolExecutor,
     SlurmExecutor,
+    execute,
     make_executor,
     run_lock,
     waves,
 )
-from acbench.runner import execute, plan
+from acbench.runner import plan
 from acbench.search import trial_rows
 
 KEYS = ["run_id", "eval", "image", "component"]
@@ -53,21 +55,46 @@ def test_waves_follow_dependencies():
         seen |= {j.id for j in w}
 
 
-def test_run_lock_serialises_processes_on_one_run(tmp_path):
-    events = []
+def test_run_lock_serialises_holders_of_one_run(tmp_path):
+    """While one holder has the lock a second cannot take it; it gets it once the first lets go.
 
-    def hold(name: str, pause: float) -> None:
+    No sleeps: a barrier starts the second holder only once the first is in, and the first
+    leaves only when told to.
+    """
+    import fcntl
+    import os
+
+    from acbench.executors import LOCK
+
+    events: list[str] = []
+    a_in, release = threading.Barrier(2), threading.Event()
+
+    def first() -> None:
         with run_lock(tmp_path, "abc"):
-            events.append(f"{name} in")
-            time.sleep(pause)
-            events.append(f"{name} out")
+            events.append("a in")
+            a_in.wait(10)
+            release.wait(10)
+            events.append("a out")
 
-    a = threading.Thread(target=hold, args=("a", 0.5))
+    def second() -> None:
+        with run_lock(tmp_path, "abc"):
+            events.append("b in")
+
+    a = threading.Thread(target=first)
     a.start()
-    time.sleep(0.1)
-    hold("b", 0)
-    a.join()
-    assert events == ["a in", "a out", "b in", "b out"]
+    a_in.wait(10)
+    fd = os.open(tmp_path / "abc" / LOCK, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):  # held: nobody else can take it now
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    b = threading.Thread(target=second)
+    b.start()  # blocks in run_lock until the first holder lets go
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert events == ["a in", "a out", "b in"]
 
 
 def test_failed_dependency_fails_dependants_with_its_name(tmp_path):
@@ -109,6 +136,7 @@ def test_pool_produces_the_local_rows(warm, tmp_path):  # noqa: F811
     _same_rows(trial_rows(root, ids), trial_rows(warm, ids))
 
 
+@pytest.mark.slow  # submitit subprocesses
 def test_slurm_path_through_submitit_local_produces_the_local_rows(warm, tmp_path):  # noqa: F811
     pytest.importorskip("submitit")
     jobs = plan(tiny_configs()[:1], False)
@@ -120,28 +148,35 @@ def test_slurm_path_through_submitit_local_produces_the_local_rows(warm, tmp_pat
     assert list((tmp_path / "slurm").glob("*_log.out"))  # it really went through submitit
 
 
+@pytest.mark.slow  # a spawned pool and its parent watch: ~12 s
 def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
-    """`kill <sweep pid>` (not its process group) must not leave workers training unseen."""
+    """`kill <sweep pid>` (not its process group) must not leave PoolExecutor's workers training
+    unseen: the parent runs a real PoolExecutor whose one job blocks (its worker prints its pid)."""
     import os
     import signal
     import subprocess
     import sys
-    import time
 
     script = tmp_path / "parent.py"
     script.write_text(
-        "import multiprocessing as mp, os, sys, time\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from acbench.executors import _set_threads\n"
-        "def job():\n"
+        "import os, sys, time\n"
+        "import acbench.jobs as work\n"
+        "def stuck(job, root, run, progress):  # the baseline's work, in the spawned worker too\n"
         "    print(os.getpid(), flush=True); time.sleep(120)\n"
+        "work._baseline = stuck\n"
         "if __name__ == '__main__':\n"
-        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_set_threads,\n"
-        "                             initargs=(1,)) as pool:\n"
-        "        pool.submit(job).result()\n"
+        "    from acbench.config import preset\n"
+        "    from acbench.executors import PoolExecutor\n"
+        "    from acbench.runner import baseline_job\n"
+        "    cfg = preset('tiny')\n"
+        "    PoolExecutor(1).run([baseline_job(cfg, cfg.lmbdas[0])], sys.argv[1])\n"
     )
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "runs")], stdout=subprocess.PIPE, text=True, env=env
+    )
     worker = int(parent.stdout.readline())
+    assert worker != parent.pid
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 30

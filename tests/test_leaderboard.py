@@ -19,9 +19,9 @@ from acbench.analysis.leaderboard import (
     HEADER,
     Footnotes,
     markdown_table,
-    run_report,
     write_leaderboard,
 )
+from acbench.analysis.report import run_report
 from acbench.analysis.synthetic import LAMS, failed_row, synthetic_rows
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"

@@ -47,7 +47,9 @@ def _tile_features() -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the contract, for every registered ordering --------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "umap" else n for n in NAMES]
+)  # umap: numba compiles on first use, ~17 s
 def test_contract(name, split):
     x, y, x_new, y_new = split
     check_ordering(ORDERINGS.get(name)(random_state=3), x, y, x_new, y_new)

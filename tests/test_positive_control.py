@@ -5,6 +5,7 @@ control must find none. If this fails, a conditioning path is broken."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from acbench.analysis.bdrate import clean_rows, pooled_compare
@@ -23,6 +24,7 @@ def test_shifted_sequences_overlap_and_never_straddle_the_split():
     assert np.array_equal(a[:, :, 4:], b[:, :, :-4])
 
 
+@pytest.mark.slow  # 150-step baselines: minutes
 def test_positive_control_finds_a_large_content_gain(tmp_path, monkeypatch):
     monkeypatch.setenv("ACBENCH_NO_ZOO", "1")
     args = [

@@ -137,7 +137,7 @@ def test_seed_replicas_share_baselines_and_ordering():
         kinds[j.kind] = kinds.get(j.kind, 0) + 1
     n_lam = len(cfg.lmbdas)
     assert kinds == {"baseline": n_lam, "ordering": 1, "anchor": 3 * n_lam, "conditional": 2 * 3 * n_lam}
-    seeds = {j.payload["train"]["seed"] for j in jobs if j.kind == "conditional"}
+    seeds = {j.train.seed for j in jobs if j.kind == "conditional"}
     assert seeds == {0, 1, 2}
 
 

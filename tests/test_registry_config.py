@@ -82,3 +82,14 @@ def test_declared_versions_match_the_classes():
             declared = reg.declared_version(name)
             if declared is not None:
                 assert str(getattr(reg.get(name), "version", "0")) == declared, f"{reg.kind}/{name}"
+
+
+def test_registry_copy_is_independent_and_unregister_forgets():
+    from acbench.registry import MIXERS
+
+    mine = MIXERS.copy()
+    mine.register("copy_only")(type("CopyOnly", (), {"version": "1"}))
+    assert "copy_only" in mine and "copy_only" not in MIXERS
+    assert set(MIXERS.names()) <= set(mine.names())
+    mine.unregister("copy_only")
+    assert "copy_only" not in mine

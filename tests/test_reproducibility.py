@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from acbench.config import TrainConfig, preset, validate
-from acbench.executors import make_executor
-from acbench.runner import baseline_job, execute
+from acbench.executors import execute, make_executor
+from acbench.runner import baseline_job
 from acbench.store import Run, read_rows_csv
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def _points(root, jobs):
     for job in jobs:
         rows = read_rows_csv(Run(root, job.id).rows)
         tot = rows[rows["component"] == "total"]
-        out[job.payload["lam"]] = (tot["psnr"].mean(), tot["bpp_real"].mean())
+        out[job.lam] = (tot["psnr"].mean(), tot["bpp_real"].mean())
     return out
 
 

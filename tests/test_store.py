@@ -38,7 +38,7 @@ def _killed_writer(folder, name: str) -> int:
 
 
 def test_kill_9_temporaries_are_removed_by_the_next_run_of_that_dir(tmp_path, tiny_job):
-    from acbench.runner import execute
+    from acbench.executors import execute
 
     run = Run(tmp_path, tiny_job.id)
     run.dir.mkdir(parents=True)
@@ -76,8 +76,9 @@ def test_remove_stale_temporaries_keeps_results_and_own_files(tmp_path):
 def test_failure_record_never_replaces_a_finished_runs_rows(tmp_path, tiny_job):
     """Two commands on one output folder: one finished the run, the other records a failure."""
     from acbench.config import preset
+    from acbench.executors import execute
     from acbench.jobs import record_failure
-    from acbench.runner import baseline_job, execute
+    from acbench.runner import baseline_job
 
     (out,) = execute([tiny_job], tmp_path)
     assert out.status == "done", out.reason

@@ -24,6 +24,7 @@ DATA = Path(__file__).parent / "data"
 runner = CliRunner()
 
 
+@pytest.mark.slow  # a whole tiny sweep with controls: ~19 s
 def test_tiny_sweep_end_to_end_then_cached(tmp_path):
     args = ["sweep", str(DATA / "sweep_tiny.toml"), "--out", str(tmp_path), "--quiet", "--no-controls"]
     res = runner.invoke(app, args, catch_exceptions=False)
@@ -133,7 +134,8 @@ def test_sweep_without_axes_is_refused_before_any_work(tmp_path, text, message):
     assert not out.exists()  # nothing planned, nothing trained
 
 
-def test_few_lambdas_warn(tmp_path):
+def test_few_lambdas_warn(tmp_path, monkeypatch):
+    monkeypatch.setattr("acbench.executors.execute", lambda *a, **k: [])  # the warning, not training
     f = tmp_path / "s.toml"
     f.write_text('preset = "tiny"\nlmbdas = [0.01, 0.02]\n[grid]\nordering = ["random"]\n')
     res = runner.invoke(app, ["sweep", str(f), "--out", str(tmp_path / "r"), "--quiet", "--no-controls"])
@@ -142,9 +144,9 @@ def test_few_lambdas_warn(tmp_path):
 
 def test_nan_run_is_recorded_and_others_finish(tmp_path):
     from acbench.config import preset
+    from acbench.executors import execute
     from acbench.mixers.basic import FiLM
     from acbench.registry import MIXERS
-    from acbench.runner import execute
     from acbench.store import load_rows
 
     @MIXERS.register("nan_film")
@@ -152,11 +154,11 @@ def test_nan_run_is_recorded_and_others_finish(tmp_path):
         def forward(self, a, ref):
             return super().forward(a, ref) * float("nan")
 
-    good = preset("tiny")
+    good = dataclasses.replace(preset("tiny"), lmbdas=(0.013,))  # one λ: one baseline, two trainings
     bad = dataclasses.replace(good, mixer=dataclasses.replace(good.mixer, name="nan_film"))
     outcomes = execute(plan([bad, good], controls=False), tmp_path)
     failed = [o for o in outcomes if o.status == "failed"]
-    assert failed and all(o.job.payload.get("mixer", {}).get("name") == "nan_film" for o in failed)
+    assert failed and all(o.job.mixer.name == "nan_film" for o in failed)
     assert "loss is nan" in failed[0].reason
     assert sum(o.status == "done" for o in outcomes) == len(outcomes) - len(failed)
     rows, _ = load_rows(tmp_path)
@@ -184,6 +186,7 @@ def _sweep_cmd(out: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # a real sweep killed and resumed: ~100 s
 def test_sigkill_mid_training_then_resume(tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = subprocess.Popen(_sweep_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -235,8 +238,8 @@ def test_lambda_finetune_baselines_start_from_the_feature_lambda():
     jobs = plan([cfg], controls=False)
     base = [j for j in jobs if j.kind == "baseline"]
     middle = baseline_job(cfg, feature_lambda(cfg))
-    assert base[0].id == middle.id and middle.deps == () and "init_run" not in middle.payload
-    assert all(j.deps == (middle.id,) and j.payload["init_run"] == middle.id for j in base[1:])
+    assert base[0].id == middle.id and middle.deps == () and "init_run" not in middle.payload()
+    assert all(j.deps == (middle.id,) and j.init_run == middle.id for j in base[1:])
     assert len(base) == len(cfg.lmbdas) and len({j.curve for j in base}) == 1
     independent = plan([preset("tiny")], controls=False)
     assert not {j.id for j in independent} & {j.id for j in base}

@@ -101,4 +101,10 @@ def test_chain_shorter_than_data_is_refused(tiny_split):
 
 def test_chains_of():
     assert [list(c) for c in chains_of(5, 2)] == [[0, 1], [2, 3], [4]]
-    assert dataclasses.is_dataclass(TrainConfig)
+
+
+def test_train_config_is_a_frozen_value():
+    cfg = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3  # a config is a value: changed only by dataclasses.replace / config.override
+    assert hash(cfg) == hash(TrainConfig()) and dataclasses.replace(cfg, steps=3).steps == 3

@@ -13,9 +13,10 @@ import torch
 
 from acbench import zoo
 from acbench.config import PROTOCOL
-from acbench.runner import baseline_job, execute
+from acbench.executors import execute
+from acbench.runner import baseline_job
 from acbench.store import Run, read_rows_csv
-from acbench.zoo.build import build, verify, zoo_config
+from acbench.zoo_build import build, verify, zoo_config
 
 SHIPPED = zoo.manifest(zoo.HERE)["models"]
 

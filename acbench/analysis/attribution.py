@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from acbench.analysis.bdrate import COMPONENTS, DESCRIPTIVE, _compare, clean_rows, paired_rate_change
+from acbench.analysis.bdrate import COMPONENTS, _compare, clean_rows, paired_rate_change
+from acbench.schema import DESCRIPTIVE
 
 COMPARISONS = ("baseline", "matched", "control", "content")
 TITLES = {

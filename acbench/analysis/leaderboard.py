@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,8 @@ import pandas as pd
 from acbench.analysis.answer import answer_block, seed_groups
 from acbench.analysis.attribution import (
     COMPARISONS,
-    IS_CONTROL,
     NAMES,
     TITLES,
-    attribution_sentence,
     attribution_table,
     seed_spread,
     zero_labels,
@@ -28,11 +27,9 @@ from acbench.analysis.attribution import (
 from acbench.analysis.bdrate import (
     BD,
     COMPONENTS,
-    EVAL_ORDER,
     bd_by_position,
     bd_table,
     clean_rows,
-    curve_points,
 )
 from acbench.analysis.markdown import (  # noqa: F401  (re-exported: the page helpers)
     HEADER,
@@ -53,12 +50,9 @@ from acbench.analysis.markdown import (  # noqa: F401  (re-exported: the page he
     _num,
     _pct,
     _tile_note,
+    finish_page,
     markdown_table,
 )
-
-
-def _eval_key(e: str) -> int:
-    return EVAL_ORDER.index(e) if e in EVAL_ORDER else len(EVAL_ORDER)
 
 
 def _r2(v: float) -> str:
@@ -248,163 +242,6 @@ def _seed_section(attr: pd.DataFrame, notes: Footnotes) -> str:
         "Curves that differ only by their training seed: mean ± sd (min to max) of the "
         "BD-rates above, in %.\n\n" + markdown_table(pd.DataFrame(out), notes)
     )
-
-
-def _report_attribution(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -> str:
-    """Run-report block for one curve: component × comparison table, models, the sentence."""
-    by = attr.set_index(["comparison", "component"])
-    cols: dict[str, list[object]] = {"component": list(COMPONENTS)}
-    for which in COMPARISONS:
-        cols[TITLES[which] + " ↓"] = [_attr_cell(by.loc[(which, c)], notes, bootstrap) for c in COMPONENTS]
-    n = int(pd.to_numeric(attr["n_images"], errors="coerce").fillna(0).max())
-    head = (
-        f"Attribution (eval `chain`, {n} conditioned images, PCHIP"
-        + (f"; 95 % bootstrap interval over eval images, {SIG}: excludes 0" if bootstrap else "")
-        + "). "
-        + ATTR_LEGEND
-    )
-    first = attr.iloc[0]
-    models = [f"this model {_size_cell(first.get('steps'), first.get('params'))}"]
-    for which in ("baseline", "matched", "control"):
-        r = by.loc[(which, "total")]
-        if r["missing"] == IS_CONTROL:
-            continue
-        if r["missing"]:
-            models.append(_esc(str(r["missing"])))
-        else:
-            size = _size_cell(r["against_steps"], r["against_params"])
-            models.append(f"{NAMES[which]} `{r['against']}` {size}")
-    lines = [
-        head,
-        markdown_table(pd.DataFrame(cols), notes),
-        "Models (training steps · parameters): " + "; ".join(models) + ".",
-        attribution_sentence(attr, "total"),
-    ]
-    said = []
-    for which in SAME_LAM:
-        total, yz, dp = _same_lam_cells(by, which, notes, bootstrap)
-        said.append(f"{TITLES[which]} {total}" + (f" % (y / z {yz}), ΔPSNR {dp} dB" if dp else ""))
-    lines.append(
-        "Same λ, same images (no curve fitting; a saving only where ΔPSNR, the largest |Δ| "
-        "over λ in brackets, is near 0): " + "; ".join(said) + "."
-    )
-    return "\n\n".join(lines)
-
-
-def run_report(
-    rows: pd.DataFrame,
-    bootstrap: int = 0,
-    seed: int = 0,
-    rate: str = "bpp_real",
-    curves: Sequence[str] | None = None,
-) -> str:
-    """The markdown shown (and written) after ``acbench run``.
-
-    For each conditional curve in ``rows``: a BD-rate table (rows: total / y / z; columns:
-    PCHIP, Akima and conditioned-only PCHIP for each eval variant), tile size, number of eval
-    images, the attribution of the saving (vs baseline, vs the step-matched anchor, vs the
-    zero-mixer control, content gain; per component, with intervals), training steps and
-    parameters of every model compared, a sentence splitting the saving into training budget,
-    capacity and the neighbour's content, the log2(N!)/N multiset figure beside the measured
-    saving, and the per-λ points (bpp estimated / real, PSNR) of the baseline and the
-    conditioned curve. Failed runs last.
-
-    Args:
-        rows: Long rows of the conditional curve, its baseline, its step-matched anchor and its
-            zero-mixer control (failed runs included; more curves are fine).
-        bootstrap: Image resamples for 95 % intervals (0 = none).
-        seed: Seed of the resampling.
-        rate: Rate column for the BD-rates (``"bpp_real"`` or ``"bpp_est"``).
-        curves: Report only these conditional curves (all in ``rows`` when ``None``); the
-            other rows still serve as their baselines and controls.
-
-    Returns:
-        Markdown text ending with a newline.
-    """
-    clean = clean_rows(rows)
-    table = bd_table(clean, rate=rate, bootstrap=bootstrap, seed=seed)
-    if curves is not None:
-        table = table[table["curve"].isin([str(c) for c in curves])]
-    attr = attribution_table(rows, rate, bootstrap, seed, curves=table["curve"].unique())
-    notes = Footnotes()
-    parts = ["# acbench run report"]
-    if table.empty:
-        parts.append("No conditional curve with results: nothing to compare with the baseline.")
-    for curve, t in table.groupby("curve", sort=False):
-        head = t.iloc[0]
-        evals = sorted(t["eval"].unique(), key=_eval_key)
-        parts.append(f"## {_label(head)}")
-        n_eval, tile = head.get("n_eval", np.nan), head.get("tile", np.nan)
-        parts.append(
-            f"Curve `{curve}` against baseline `{head['anchor_curve']}`; dataset "
-            f"{head.get('dataset', '?')}, {_num(n_eval)} eval images, {_num(head.get('steps'))} "
-            f"steps. {_tile_note(tile)}"
-        )
-        cols: dict[str, list[object]] = {"component": list(COMPONENTS)}
-        for ev in evals:
-            e = t[t["eval"] == ev].set_index("component").reindex(list(COMPONENTS))
-            cols[f"{ev}: PCHIP ↓"] = [_bd_sig(r) for _, r in e.iterrows()]
-            cols[f"{ev}: Akima ↓"] = [_bd(r["bd_akima"], r["reason_akima"]) for _, r in e.iterrows()]
-            cols[f"{ev}: cond. only ↓"] = [_bd(r["bd_cond_pchip"], r["reason_cond"]) for _, r in e.iterrows()]
-            if bootstrap > 0:
-                cols[f"{ev}: 95 % CI"] = [_ci(r, notes) for _, r in e.iterrows()]
-        parts.append(markdown_table(pd.DataFrame(cols), notes))
-        parts.append(
-            f'BD-rate in % vs the baseline ({rate}, negative = saving); "cond. only": images at '
-            "chain position >= 2."
-            + (
-                f" {SIG}: 95 % bootstrap interval ({bootstrap} eval-image resamples) excludes 0."
-                if bootstrap > 0
-                else ""
-            )
-        )
-        mine = attr[attr["curve"] == curve] if "curve" in attr else attr.iloc[:0]
-        if not mine.empty:
-            parts.append(_report_attribution(mine, notes, bootstrap))
-        parts.append(_points_section(clean, str(curve), str(head["anchor_curve"]), evals, rate))
-        ms = _multiset_line(n_eval, tile)
-        if ms:
-            parts.append(ms)
-    if curves is not None and "curve" in rows:  # failures of these curves and their references
-        keep = {str(c) for c in curves} | ({str(a) for a in attr["against"]} if len(attr) else set())
-        rows = rows[rows["curve"].astype(str).isin(keep)]
-    failed = _failed_section(rows)
-    if failed:
-        parts.append(failed)
-    foot = notes.render()
-    if foot:
-        parts.append(foot)
-    return "\n\n".join(parts) + "\n"
-
-
-def _points_section(rows: pd.DataFrame, curve: str, anchor: str, evals: Sequence[str], rate: str) -> str:
-    def pts(c: str, ev: str) -> pd.DataFrame:
-        sel = rows[(rows["curve"] == c) & (rows["eval"] == ev) & (rows["component"] == "total")]
-        est = curve_points(sel, "total", rate="bpp_est").rename(columns={"bpp": "est"})
-        real = curve_points(sel, "total", rate="bpp_real")[["lam", "bpp"]]
-        both = est.merge(real.rename(columns={"bpp": "real"}), on="lam")
-        return both[["lam", "est", "real", "psnr"]]
-
-    base = pts(anchor, "alone")
-    out = base.rename(
-        columns={"est": "baseline bpp est", "real": "baseline bpp real", "psnr": "baseline PSNR"}
-    )
-    saving = []
-    for ev in evals:
-        p = pts(curve, ev)
-        out = out.merge(
-            p.rename(columns={"est": f"{ev} bpp est", "real": f"{ev} bpp real", "psnr": f"{ev} PSNR"}),
-            on="lam",
-            how="outer",
-        )
-        d = out["baseline bpp real"] - out[f"{ev} bpp real"]
-        if d.notna().any():
-            saving.append(f"{ev} {d.mean():.4f} bpp")
-    out = out.sort_values("lam").rename(columns={"lam": "λ"})
-    text = "Per-λ points (total, mean over eval images):\n\n" + markdown_table(out)
-    if saving:
-        text += "\n\nMean measured saving (real bits, total): " + ", ".join(saving) + "."
-    return text
 
 
 def _slug(s: object) -> str:
@@ -625,6 +462,33 @@ def _provenance(rows: pd.DataFrame) -> str:
     return "Provenance: " + " · ".join(out) + "." if out else ""
 
 
+@dataclass(frozen=True)
+class LeaderboardTables:
+    """What a leaderboard page shows, computed once from the rows (rendered by
+    :func:`render_leaderboard`): the BD-rate table and the attribution table (zero controls
+    relabelled), and the multi-seed configurations answered first."""
+
+    rows: pd.DataFrame  # as given: failed runs included (listed, not compared)
+    clean: pd.DataFrame  # the rows that compare
+    table: pd.DataFrame  # bd_table: curve × eval × component
+    attr: pd.DataFrame  # attribution_table: curve × comparison × component
+    seed_groups: list[list[str]]  # curves trained with several seeds, one list per configuration
+    bootstrap: int
+    seed: int
+    rate: str
+
+
+def compute_leaderboard(
+    rows: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, rate: str = "bpp_real"
+) -> LeaderboardTables:
+    """The tables of one dataset's leaderboard (no markdown)."""
+    clean = clean_rows(rows)
+    labels = zero_labels(clean)
+    table = _relabel(bd_table(clean, rate=rate, bootstrap=bootstrap, seed=seed), labels)
+    attr = _relabel(attribution_table(rows, rate, bootstrap, seed), labels)
+    return LeaderboardTables(rows, clean, table, attr, list(seed_groups(rows)), bootstrap, seed, rate)
+
+
 def leaderboard_markdown(
     rows: pd.DataFrame,
     command: str,
@@ -639,10 +503,23 @@ def leaderboard_markdown(
     about: Sequence[str] = (),
 ) -> str:
     """The leaderboard markdown of one dataset (see :func:`write_leaderboard`)."""
-    clean = clean_rows(rows)
-    labels = zero_labels(clean)
-    table = _relabel(bd_table(clean, rate=rate, bootstrap=bootstrap, seed=seed), labels)
-    attr = _relabel(attribution_table(rows, rate, bootstrap, seed), labels)
+    tables = compute_leaderboard(rows, bootstrap, seed, rate)
+    return render_leaderboard(tables, command, dataset, plots, csv_name, date, title, about)
+
+
+def render_leaderboard(
+    tables: LeaderboardTables,
+    command: str,
+    dataset: str,
+    plots: dict[tuple[str, str], str] | None = None,
+    csv_name: str | None = None,
+    date: str | None = None,
+    title: str | None = None,
+    about: Sequence[str] = (),
+) -> str:
+    """The markdown page of computed tables (a pure function: same tables, same bytes)."""
+    rows, clean, table, attr = tables.rows, tables.clean, tables.table, tables.attr
+    bootstrap, seed, rate = tables.bootstrap, tables.seed, tables.rate
     notes = Footnotes()
     parts = [HEADER, f"# {title or 'Leaderboard'}: {dataset}", *about]
     source = "real bitstreams" if rate == "bpp_real" else rate
@@ -669,7 +546,7 @@ def leaderboard_markdown(
     provenance = _provenance(rows)
     if provenance:
         parts.append(provenance)
-    for group in seed_groups(rows):  # configurations trained with several seeds: their answer first
+    for group in tables.seed_groups:  # configurations trained with several seeds: their answer first
         head = clean[clean["curve"] == group[0]].iloc[0]
         parts.append(f"## Answer: {_label(head)}\n\n{answer_block(rows, group, bootstrap, rate)}")
     if table.empty:
@@ -680,13 +557,7 @@ def leaderboard_markdown(
         a = attr[(attr["codec"] == codec) & (attr["tile"] == tile)] if len(attr) else attr
         mine = clean[(clean["codec"] == codec) & (clean["tile"] == tile)]
         parts.append(_codec_section(t, a, str(codec), tile, plot, notes, bootstrap, mine))
-    failed = _failed_section(rows)
-    if failed:
-        parts.append(failed)
-    foot = notes.render()
-    if foot:
-        parts.append(foot)
-    return "\n\n".join(parts) + "\n"
+    return finish_page(parts, rows, notes)
 
 
 def write_leaderboard(

@@ -170,3 +170,14 @@ def _label(r: pd.Series | dict) -> str:
 def _esc(text: str) -> str:
     """Text safe inside a pipe-table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def finish_page(parts: list[str], rows: pd.DataFrame, notes: Footnotes) -> str:
+    """A page's end: the failed runs of ``rows``, then the footnotes; the parts joined by blank lines."""
+    failed = _failed_section(rows)
+    if failed:
+        parts.append(failed)
+    foot = notes.render()
+    if foot:
+        parts.append(foot)
+    return "\n\n".join(parts) + "\n"

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from acbench.schema import LABEL_COLUMNS
+
 LAMS = (0.0018, 0.0035, 0.0067, 0.013, 0.025)
 SITES = "hyper_analysis,hyper_synthesis"
 BUDGET = {"y": 0.03, "z": 0.10}
@@ -247,21 +249,6 @@ def failed_row(rows: pd.DataFrame, curve: str, error: str, lam: float | None = N
         raise KeyError(f"no rows for curve {curve!r}")
     first = sel.iloc[0]
     lam = float(sel["lam"].min()) if lam is None else lam
-    keep = (
-        "curve",
-        "anchor_curve",
-        "matched_curve",
-        "control_curve",
-        "kind",
-        "dataset",
-        "tile",
-        "codec",
-        "ordering",
-        "mixer",
-        "sites",
-        "chain",
-        "seed",
-        "steps",
-    )
+    keep = [c for c in LABEL_COLUMNS if c != "lam"]
     row = {c: first[c] for c in keep if c in sel}
     return {"run_id": f"run-{curve}-{lam:g}", **row, "lam": lam, "params": np.nan, "error": error}

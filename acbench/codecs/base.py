@@ -181,6 +181,43 @@ class ConditionalCodec(nn.Module):
             return RefState(y, z, prev.x_hat)
         return prev
 
+    # -- the conditioning sites, shared by every codec ---------------------------------------
+    def _add_hyper_prior(self, N: int) -> None:
+        """The ``hyper_prior`` site's modules: a projection of ẑ_{k-1}, a learned prior and a
+        Gaussian entropy model for z (its mixer is made by the codec, in its own order)."""
+        from compressai.entropy_models import GaussianConditional
+
+        self.hp_proj = nn.Conv2d(N, 2 * N, 1)
+        self.z_prior = nn.Parameter(torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1))
+        self.z_conditional = GaussianConditional(None)
+
+    def _ref(self, ref: RefState | None) -> RefState | None:
+        """The reference as the sites use it; ``None`` for a baseline (no sites)."""
+        if not self.sites:
+            return None
+        if ref is None:
+            raise ValueError("a conditional codec needs the reference state of the previous image")
+        return self.reference_state(ref)
+
+    def _hyper_in(self, y: torch.Tensor, ref: RefState | None) -> torch.Tensor:
+        """h_a's input: y mixed with ŷ_{k-1} at the ``hyper_analysis`` site."""
+        if "hyper_analysis" in self.sites:
+            return self.mixers["hyper_analysis"](y, fit_spatial(ref.y, y))
+        return y
+
+    def _hyper_synthesis_in(self, z_hat: torch.Tensor, ref: RefState | None) -> torch.Tensor:
+        """h_s's input: ẑ mixed with ẑ_{k-1} at the ``hyper_synthesis`` site."""
+        if "hyper_synthesis" in self.sites:
+            return self.mixers["hyper_synthesis"](z_hat, fit_spatial(ref.z, z_hat))
+        return z_hat
+
+    def _z_params(self, z: torch.Tensor, ref: RefState) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means) of z's Gaussian prior from ẑ_{k-1} at the ``hyper_prior`` site."""
+        base = self.z_prior.expand(z.shape[0], -1, *z.shape[-2:])
+        feat = self.hp_proj(fit_spatial(ref.z, z))
+        scales, means = self.mixers["hyper_prior"](base, feat).chunk(2, 1)
+        return scales, means
+
     # -- the contract -------------------------------------------------------------------------
     def analyse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Continuous latents ``(y, z)`` of ``x`` (features for orderings)."""
@@ -226,11 +263,10 @@ def build_codec(
 
 def save_checkpoint(path: Any, model: ConditionalCodec, **extra: Any) -> None:
     """Write ``{"arch", "state_dict", **extra}`` atomically (temp file, then ``os.replace``)."""
-    import os
+    from acbench.store import atomic_write
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save({"arch": model.arch(), "state_dict": model.state_dict(), **extra}, tmp)
-    os.replace(tmp, path)
+    state = {"arch": model.arch(), "state_dict": model.state_dict(), **extra}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_codec(path: Any, expect: dict[str, Any] | None = None) -> tuple[ConditionalCodec, dict]:

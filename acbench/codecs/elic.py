@@ -115,11 +115,7 @@ class ELIC(ConditionalCodec):
             self.lp_proj = nn.Conv2d(M, 2 * M, 1)  # split by group: a 1×1 projection per group
         if "hyper_prior" in self.sites:
             self._mixer("hyper_prior", 2 * N)
-            self.hp_proj = nn.Conv2d(N, 2 * N, 1)
-            self.z_prior = nn.Parameter(
-                torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1)
-            )
-            self.z_conditional = GaussianConditional(None)
+            self._add_hyper_prior(N)
 
     def arch(self) -> dict[str, Any]:
         return {
@@ -147,29 +143,9 @@ class ELIC(ConditionalCodec):
         y = self.base.g_a(x)
         return y, self._hyper.h_a(y)
 
-    def _ref(self, ref: RefState | None) -> RefState | None:
-        if not self.sites:
-            return None
-        if ref is None:
-            raise ValueError("a conditional codec needs the reference state of the previous image")
-        return self.reference_state(ref)
-
-    def _hyper_in(self, y: torch.Tensor, ref: RefState | None) -> torch.Tensor:
-        if "hyper_analysis" in self.sites:
-            return self.mixers["hyper_analysis"](y, fit_spatial(ref.y, y))
-        return y
-
-    def _z_params(self, z: torch.Tensor, ref: RefState) -> tuple[torch.Tensor, torch.Tensor]:
-        base = self.z_prior.expand(z.shape[0], -1, *z.shape[-2:])
-        feat = self.hp_proj(fit_spatial(ref.z, z))
-        scales, means = self.mixers["hyper_prior"](base, feat).chunk(2, 1)
-        return scales, means
-
     def _side(self, z_hat: torch.Tensor, ref: RefState | None) -> torch.Tensor:
         """h_s(ẑ): the hyper parameters shared by every group."""
-        if "hyper_synthesis" in self.sites:
-            z_hat = self.mixers["hyper_synthesis"](z_hat, fit_spatial(ref.z, z_hat))
-        return self._hyper.h_s(z_hat)
+        return self._hyper.h_s(self._hyper_synthesis_in(z_hat, ref))
 
     def _code_y(
         self, side: torch.Tensor, ref: RefState | None, quantize: Quantizer

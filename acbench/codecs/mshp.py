@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from compressai.entropy_models import GaussianConditional
 from torch import nn
 
 from acbench.codecs import coder
@@ -48,11 +47,7 @@ class MSHP(ConditionalCodec):
         if "latent_prior" in self.sites:
             self.lp_proj = nn.Conv2d(M, 2 * M, 1)
         if "hyper_prior" in self.sites:
-            self.hp_proj = nn.Conv2d(N, 2 * N, 1)
-            self.z_prior = nn.Parameter(
-                torch.cat([torch.full((1, N, 1, 1), 2.0), torch.zeros(1, N, 1, 1)], 1)
-            )
-            self.z_conditional = GaussianConditional(None)
+            self._add_hyper_prior(N)
 
     def arch(self) -> dict[str, Any]:
         return {
@@ -69,36 +64,15 @@ class MSHP(ConditionalCodec):
         y = self.base.g_a(x)
         return y, self.base.h_a(y)
 
-    def _z_params(self, z: torch.Tensor, ref: RefState) -> tuple[torch.Tensor, torch.Tensor]:
-        base = self.z_prior.expand(z.shape[0], -1, *z.shape[-2:])
-        feat = self.hp_proj(fit_spatial(ref.z, z))
-        scales, means = self.mixers["hyper_prior"](base, feat).chunk(2, 1)
-        return scales, means
-
     def _y_params(
         self, z_hat: torch.Tensor, ref: RefState | None, like: torch.Size
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        zs = z_hat
-        if "hyper_synthesis" in self.sites:
-            zs = self.mixers["hyper_synthesis"](z_hat, fit_spatial(ref.z, z_hat))
-        params = self.base.h_s(zs)
+        params = self.base.h_s(self._hyper_synthesis_in(z_hat, ref))
         if "latent_prior" in self.sites:
             feat = self.lp_proj(ref.y)
             params = self.mixers["latent_prior"](params, fit_spatial(feat, params))
         scales, means = params.chunk(2, 1)
         return scales, means
-
-    def _hyper_in(self, y: torch.Tensor, ref: RefState | None) -> torch.Tensor:
-        if "hyper_analysis" in self.sites:
-            return self.mixers["hyper_analysis"](y, fit_spatial(ref.y, y))
-        return y
-
-    def _ref(self, ref: RefState | None) -> RefState | None:
-        if not self.sites:
-            return None
-        if ref is None:
-            raise ValueError("a conditional codec needs the reference state of the previous image")
-        return self.reference_state(ref)
 
     def _medians(self) -> torch.Tensor:
         return self.base.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)

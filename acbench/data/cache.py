@@ -11,6 +11,7 @@ import numpy as np
 from acbench.config import DataConfig
 from acbench.data.base import DataError, ImageSet, digest
 from acbench.registry import DATASETS
+from acbench.store import atomic_write
 
 SHOWN_CLASSES = 12  # classes named in a data summary line (the rest counted)
 
@@ -85,16 +86,19 @@ def load_dataset(cfg: DataConfig, cache_dir: Path | None = None, **params) -> Im
         return images
     images = ds.build(cfg.tile, cfg.root)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(
-        tmp,
-        pixels=images.pixels,
-        labels=images.labels,
-        names=np.asarray(images.names),
-        classes=np.asarray(images.classes),
+    arrays = {
+        "pixels": images.pixels,
+        "labels": images.labels,
+        "names": np.asarray(images.names),
+        "classes": np.asarray(images.classes),
         **{f"info_{k}": np.asarray(v) for k, v in images.info.items()},
-    )
-    os.replace(tmp, cache)
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+            np.savez(f, **arrays)
+
+    atomic_write(cache, write)
     _report(images, cfg, key)
     return images
 

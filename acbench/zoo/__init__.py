@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,11 @@ def checked(run_id: str, root: Path | None = None) -> Path | None:
     return path
 
 
-def install(run_id: str, dest: Path, progress: Any = None) -> bool:
-    """Copy the shipped model for ``run_id`` to ``dest``; False (with one line on stderr) if unusable."""
+def install(run_id: str, dest: Path, announce: Callable[[], None] | None = None) -> bool:
+    """Copy the shipped model for ``run_id`` to ``dest``; False (with one line on stderr) if unusable.
+
+    ``announce`` is called once, before the copy, when there is a usable model.
+    """
     if not enabled():
         return False
     try:
@@ -109,11 +113,11 @@ def install(run_id: str, dest: Path, progress: Any = None) -> bool:
         return False
     if path is None:
         return False
-    if progress is not None:
-        progress(f"zoo baseline {run_id}", 0, 1, {})
-    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
+    if announce is not None:
+        announce()
+    from acbench.store import atomic_write
+
+    atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp))
     return True
 
 

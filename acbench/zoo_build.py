@@ -38,8 +38,7 @@ def build(runs: Path, workers: int = 2, name: str = "cpu", progress: Any = None)
     The feature λ (shared pretraining + its fine-tune) trains alone with every core; the other
     λ fine-tune from it in a process pool of ``workers`` (one thread each).
     """
-    from acbench.executors import make_executor
-    from acbench.runner import execute
+    from acbench.executors import execute, make_executor
     from acbench.store import Run
 
     cfg = zoo_config(name)
@@ -67,7 +66,7 @@ def build(runs: Path, workers: int = 2, name: str = "cpu", progress: Any = None)
         describe = {
             "codec": cfg.codec.name,
             "codec_params": dict(cfg.codec.params),
-            "lam": job.payload["lam"],
+            "lam": job.lam,
         }
         describe.update(preset=name, dataset=cfg.data.name, tile=cfg.data.tile)
         entries[job.id] = zoo.add(job.id, run.model, run.rows, describe)
@@ -90,7 +89,7 @@ def verify(run_id: str, runs: Path) -> dict[str, float]:
         ``d_psnr`` and ``d_bpp`` (relative) of the means over eval images, the largest over λ-free
         per-image PSNR change (``max_image_d_psnr``), and ``ok`` (within the tolerances).
     """
-    from acbench.runner import execute
+    from acbench.executors import execute
     from acbench.store import Run, read_rows_csv
 
     entry = zoo.manifest()["models"][run_id]

@@ -1,0 +1,112 @@
+"""Dataset archives: ``acbench compress`` / ``decompress`` / ``info``.
+
+A folder of images is ordered with a conditional run's ordering, cut into chains of the run's
+chain length, and coded with real entropy coding: position 1 of each chain by the run's baseline
+(``first.pt`` for ``joint`` runs, else the baseline run's ``model.pt``), later positions by the
+conditional codec given the decoded state of the previous image. The result is one file.
+
+File layout (integers little-endian)::
+
+    magic      8 bytes   b"\x89ACB\r\n\x1a\n"   (PNG-style: catches text-mode mangling)
+    version    u16       format version; a reader refuses versions newer than its own
+    flags      u16       reserved, 0
+    hlen       u64       length of the header
+    header     hlen      zlib-compressed UTF-8 JSON (see below)
+    digest     32 bytes  sha256 of everything before it (magic .. header)
+    payload              embedded checkpoints (optional), then every item's bitstreams
+
+The header holds the model identity (run id, and per checkpoint its run id, file name, sha256,
+size and, with ``embed_model``, where its bytes lie in the payload), the coder's platform (torch,
+compressai, CPU type), the ordering used (informational: the decoder needs only the chain
+structure), the chain lengths with one crc32 per chain of the encoder's 8-bit reconstructions,
+totals for ``info`` (estimated bits, PSNR, and the baseline-alone estimate and real size), and
+one column per item field: output name, original name, PIL mode, width, height, byte length of
+each stream and crc32 of the item's coded bytes. Items are stored chain after chain, so offsets
+and chain membership follow from the lengths. The header's size counts in the file's bpp, so it
+is columnar and compressed, statistics are totals rather than per image, the original name is
+stored only as the suffix that differs, the z grid only when it is not the padded size over the
+stride, and checksums as hex strings: what is left is mostly the names and the per-item crc32.
+
+Decisions, and why:
+
+- **Bit-exactness.** CPU convolutions give slightly different floats for different batch sizes
+  and for different intra-op thread counts (measured here: x̂ differs by ~1e-8 between 1 and 2
+  threads), and a decoder whose entropy parameters differ from the encoder's can pick another
+  scale-table index and decode garbage. So both sides code each chain image by image (batch 1)
+  with ``torch.set_num_threads(1)``; parallelism comes from coding chains in separate processes
+  (``jobs``; a fork server imports torch once, where the platform has one, else ``spawn``), which
+  changes nothing in the bytes: an archive is identical for any ``jobs``. The
+  crc32 of the encoder's reconstruction lets the decoder *detect* drift (another CPU type or
+  torch version: the header records both) instead of silently writing wrong pixels; one per
+  chain suffices, as drift in one image carries on down its chain.
+- **Streaming.** Each chain is coded into its own temporary file (memory: the models plus one
+  chain per process); the header (which needs every length) is written first, then the chain
+  files are appended, and the archive is moved into place atomically (disk: twice the archive,
+  briefly). The header comes first so that a truncated archive still says what it held and its
+  complete items can be restored. Per-item metadata (about a hundred bytes each) stays in memory.
+- **Checksums.** crc32 per item (corruption, not tampering: an attacker rewrites both), sha256
+  over the header and of each checkpoint (identity). A corrupt item loses itself *and every later
+  item of its chain* (each is decoded from its predecessor's state); ``skip_corrupt`` restores
+  all others and names the lost ones with the reason. An embedded checkpoint whose hash does
+  not match is reported as damaged (the identical file on disk is used if there is one). Bytes
+  after the archive's end (an append, a concatenation) are ignored with a warning giving their
+  count: they belong to no item.
+- **Lossy.** What decompressing restores is the codec's reconstruction, not the original pixels
+  (bit-exact with the encoder's, as the per-chain checksum verifies); ``compress`` reports the
+  PSNR of every image against its original (mean and lowest), ``info`` the mean recorded then.
+- **Untrusted archives.** Every name is checked before anything is written: relative POSIX paths
+  only (no ``..``, no absolute path, no backslash or drive), the target resolved inside the
+  output folder (a symlinked sub-folder pointing elsewhere is refused), an existing symlink at
+  the target is refused, and files are written to a temporary name and ``os.replace``-d.
+  Checkpoints (from disk or embedded) are hashed, then loaded from those same bytes with
+  ``torch.load(weights_only=True)``, so a pickle that would run code is refused, not executed.
+- **Images.** Any size and any PIL mode: converted with :func:`to_rgb_uint8` after applying the
+  EXIF orientation (PNG keeps no orientation tag); alpha is dropped, animations give their
+  first frame; greyscale and palette images are coded (and restored) as RGB — the header keeps
+  the original mode. Sizes are padded to the codec stride (:func:`pad_to`) and cropped back.
+  ``jobs`` processes never see more than one chain each. Output is always PNG: ``a/b.jpg`` →
+  ``a/b.png``; when two inputs would land on one name (``b.jpg`` and ``b.png``, or names that
+  differ only in case), an existing ``.png`` keeps its name and the other becomes ``b.jpg.png``.
+- **Ordering.** The images are embedded with the first-image codec (the run's ``features``:
+  ``hyper``, ``y`` or ``pixels``). When they all share one size of at most 512×512 px they are
+  embedded as they are; otherwise every image's centre square is resized to the run's tile size
+  (≥ the stride), so features have one dimension and large photos cost little; the features
+  come from a baseline forward pass in batches (they need no bit-exactness). The run's ordering
+  type is then fitted with the run's parameters (``random_state`` = the run's seed) on these
+  features, with the class folder as label as the folder dataset finds it (the top-level
+  sub-folder, or the one below split folders such as ``train/``, ``val/``). The fitted order is cut
+  into chains of the run's ``chain`` length. If the ordering cannot be fitted (e.g. fewer images
+  than its neighbourhood size), the name order is used and the summary says so.
+
+The package, by part: ``format`` (constants, header helpers), ``models``, ``images``, ``names``,
+``coding`` (one chain, shared by the in-process path and worker processes), ``compress``,
+``read``, ``decompress``, ``info``. Every public name is importable from here.
+"""
+
+from __future__ import annotations
+
+from acbench.archive.coding import decode_chain, encode_chain  # noqa: F401 - also imported from here
+from acbench.archive.compress import compress_folder
+from acbench.archive.decompress import decompress_archive
+from acbench.archive.format import _PREFIX, FORMAT_VERSION, MAGIC, ArchiveError  # noqa: F401 - also imported from here
+from acbench.archive.images import _chw, _to_uint8, output_names, read_image, scan  # noqa: F401 - also imported from here
+from acbench.archive.info import archive_info, format_info, format_restored
+from acbench.archive.models import open_run
+from acbench.archive.names import check_name
+from acbench.archive.read import read_header
+
+__all__ = [
+    "ArchiveError",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "archive_info",
+    "check_name",
+    "compress_folder",
+    "decompress_archive",
+    "format_info",
+    "format_restored",
+    "open_run",
+    "output_names",
+    "read_header",
+    "scan",
+]

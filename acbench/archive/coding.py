@@ -1,0 +1,227 @@
+"""Archives, coding (the format: :mod:`acbench.archive`)."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acbench.archive.format import MAX_SIDE, ArchiveError, Progress
+from acbench.archive.images import _chw, _psnr, _to_uint8, read_image
+from acbench.archive.models import ModelFile, _load_model
+from acbench.archive.names import _write_png
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+@dataclass
+class _Coder:
+    first: Any
+    conditional: Any
+
+
+_WORKER: dict[str, _Coder] = {}
+
+
+def _init_worker(first: ModelFile, cond: ModelFile) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["coder"] = _Coder(_load_model(first, "first-image model"), _load_model(cond, "conditional model"))
+
+
+def _bits(lik) -> float:
+    import torch
+
+    return float(torch.log(lik).sum() / -math.log(2))
+
+
+def encode_chain(
+    coder: _Coder,
+    src: str,
+    items: list[str],
+    path: str,
+    baseline: bool,
+    tick: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Code one chain into ``path``; one record per item (in chain order)."""
+    import torch
+
+    from acbench.codecs.base import pad_to
+
+    recs = []
+    ref, pix = None, 0
+    with open(path, "wb") as f, torch.inference_mode():
+        for pos, rel in enumerate(items):
+            a, mode = read_image(Path(src) / rel)
+            h, w = a.shape[:2]
+            if max(h, w) > MAX_SIDE:
+                raise ArchiveError(f"{rel}: {w}x{h} px is larger than {MAX_SIDE} px a side; downscale it")
+            model = coder.first if pos == 0 else coder.conditional
+            xp, _ = pad_to(_chw(a), model.stride)
+            enc = model.compress(xp, ref, need_x_hat=True)
+            keys = sorted(enc["strings"])
+            blobs = [bytes(enc["strings"][k][0]) for k in keys]
+            data = b"".join(blobs)
+            f.write(data)
+            rec_px = _to_uint8(enc["x_hat"][0, :, :h, :w])
+            bits = sum(_bits(v) for v in enc["likelihoods"].values())
+            if pos == 0 or not baseline:
+                base_bits, base_bytes = (bits, len(data)) if pos == 0 else (None, None)
+            else:
+                b = coder.first.compress(xp)
+                base_bits = sum(_bits(v) for v in b["likelihoods"].values())
+                base_bytes = sum(len(b["strings"][k][0]) for k in b["strings"])
+            pix = zlib.crc32(rec_px.tobytes(), pix)
+            recs.append(
+                {
+                    "src": rel,
+                    "mode": mode,
+                    "w": w,
+                    "h": h,
+                    "shape": [int(s) for s in enc["shape"]],
+                    "keys": keys,
+                    "len": [len(x) for x in blobs],
+                    "crc32": zlib.crc32(data),
+                    "chain_pix_crc32": pix,  # running: the last item's covers the chain
+                    "psnr": _psnr(a, rec_px),
+                    "bits_est": bits,
+                    "base_bits_est": base_bits,
+                    "base_bytes": base_bytes,
+                }
+            )
+            ref = enc["ref"]
+            if tick:
+                tick()
+    return recs
+
+
+def decode_chain(
+    coder: _Coder,
+    archive: str,
+    items: list[dict[str, Any]],
+    pix_crc32: int,
+    tick: Callable[[], None] | None = None,
+) -> list[tuple[str, str]]:
+    """Decode the items of one chain (stopping at the first bad one); ``(status, detail)`` each.
+
+    ``items`` carry ``name``, ``offset``, ``len``, ``keys``, ``crc32``, ``w``, ``h``, ``shape``
+    and ``target``; ``pix_crc32`` is the crc32 of the encoder's reconstructions of the whole
+    chain. Status: ``ok``, ``mismatch`` (written, but the chain's pixels differ from the
+    encoder's), ``corrupt`` / ``failed`` (not written), ``lost`` (an earlier item failed).
+    """
+    import torch
+
+    out: list[tuple[str, str]] = []
+    ref, pix = None, 0
+    with open(archive, "rb") as f, torch.inference_mode():
+        for pos, it in enumerate(items):
+            if out and out[-1][0] in ("corrupt", "failed", "lost"):
+                out.append(("lost", f"depends on {items[pos - 1]['name']} (same chain)"))
+                continue
+            f.seek(it["offset"])
+            data = f.read(sum(it["len"]))
+            if len(data) < sum(it["len"]):
+                out.append(("corrupt", "truncated: the archive ends inside its bitstream"))
+                continue
+            if zlib.crc32(data) != it["crc32"]:
+                out.append(("corrupt", "bitstream checksum mismatch"))
+                continue
+            strings, o = {}, 0
+            for k, n in zip(it["keys"], it["len"]):
+                strings[k] = [data[o : o + n]]
+                o += n
+            model = coder.first if pos == 0 else coder.conditional
+            try:
+                dec = model.decompress(strings, tuple(it["shape"]), ref)
+                px = _to_uint8(dec["x_hat"][0, :, : it["h"], : it["w"]])
+            except Exception as e:  # a crc-valid but undecodable stream (wrong model, forged file)
+                out.append(("failed", f"decoding failed ({type(e).__name__}: {e})"))
+                continue
+            _write_png(Path(it["target"]), px)
+            ref = dec["ref"]
+            pix = zlib.crc32(px.tobytes(), pix)
+            out.append(("ok", ""))
+            if tick:
+                tick()
+    if all(st == "ok" for st, _ in out) and pix != pix_crc32:
+        out = [("mismatch", "decoded pixels of its chain differ from the encoder's")] * len(out)
+    return out
+
+
+def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(_WORKER["coder"], *args)
+
+
+def _run_chains(
+    fn: Callable[..., Any],
+    tasks: list[tuple[Any, ...]],
+    sizes: list[int],
+    jobs: int,
+    coder: _Coder,
+    models: tuple[ModelFile, ModelFile],
+    progress: Progress | None,
+    label: str,
+) -> list[Any]:
+    """``fn(coder, *task)`` for every chain: in this process, or in ``jobs`` spawned processes."""
+    total, done = sum(sizes), 0
+    results: list[Any] = [None] * len(tasks)
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(label, done, total, {})
+
+    if progress:
+        progress(label, 0, total, {})
+    if jobs <= 1 or len(tasks) <= 1:
+        with _one_thread():
+            for i, t in enumerate(tasks):
+                results[i] = fn(coder, *t, lambda: report(1))
+        return results
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Not fork: forking after torch's thread pools started can hang. A fork server imports torch
+    # and compressai once, so each worker starts in a fraction of the seconds spawn would take.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["acbench.archive", "compressai.models"])
+    else:
+        ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(
+        min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=models
+    ) as ex:
+        futs = {ex.submit(_in_worker, fn, *t): i for i, t in enumerate(tasks)}
+        pending = set(futs)
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in finished:
+                    results[futs[fut]] = fut.result()
+                    report(sizes[futs[fut]])
+        except BrokenProcessPool:
+            raise ArchiveError(
+                "a worker process died (out of memory, or a calling script without "
+                "`if __name__ == '__main__':`, which spawned workers need); retry with jobs=1"
+            ) from None
+        except BaseException:
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results

@@ -1,0 +1,159 @@
+"""Archives, info (the format: :mod:`acbench.archive`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from acbench.archive.read import read_header
+
+
+def archive_info(path: Path) -> dict[str, Any]:
+    """What an archive holds, without decoding: model identity, chains, per-image rates.
+
+    Returns:
+        ``path``, ``version``, ``bytes``, ``complete`` (file as long as its header says),
+        ``trailing_bytes`` (bytes after the archive's end, ignored; not counted in bpp),
+        ``images``, ``pixels``, ``chains``, ``chain_length``, ``model`` (run id, checkpoints and
+        whether embedded), ``ordering``, ``coder`` (platform that encoded), the file's
+        ``bpp_file``, ``bpp_streams``, ``bpp_est``, ``bpp_baseline_est``/``bpp_baseline_real``
+        (each image alone with the baseline; ``None`` if not recorded), ``overhead_bytes``,
+        ``model_bytes``, ``psnr_mean``, and ``items``: one dict per image (name, source, mode,
+        width, height, chain, position, bytes, bpp).
+    """
+    arc = read_header(Path(path))
+    h, it = arc.header, arc.header["items"]
+    items = []
+    for cid, ch in enumerate(arc.chains()):
+        for pos, i in enumerate(ch):
+            px = it["w"][i] * it["h"][i]
+            items.append(
+                {
+                    "name": it["name"][i],
+                    "source": it["src"][i],
+                    "mode": it["mode"][i],
+                    "width": it["w"][i],
+                    "height": it["h"][i],
+                    "chain": cid,
+                    "position": pos + 1,
+                    "bytes": sum(it["len"][i]),
+                    "bpp": 8 * sum(it["len"][i]) / px,
+                }
+            )
+    px = sum(w * hh for w, hh in zip(it["w"], it["h"]))
+    streams = sum(sum(ls) for ls in it["len"])
+    size = min(arc.file_size, arc.end)  # bytes appended after the end are not the archive's
+    model_bytes = sum(h["model"][r]["bytes"] for r in ("first", "conditional") if h["model"][r]["embedded"])
+    tot = h["totals"]
+    return {
+        "path": str(arc.path),
+        "version": h["version"],
+        "bytes": arc.file_size,
+        "complete": arc.file_size >= arc.end,
+        "trailing_bytes": arc.trailing,
+        "images": arc.n,
+        "pixels": px,
+        "chains": len(h["chains"]),
+        "chain_length": h.get("chain_length"),
+        "model": {
+            "run_id": h["model"].get("run_id"),
+            "embedded": bool(h["model"]["first"]["embedded"] and h["model"]["conditional"]["embedded"]),
+            **{
+                r: {k: h["model"][r][k] for k in ("run_id", "file", "sha256", "bytes")}
+                for r in ("first", "conditional")
+            },
+        },
+        "ordering": h.get("ordering", {}),
+        "coder": h.get("coder", {}),
+        "bpp_file": 8 * size / px,
+        "bpp_streams": 8 * streams / px,
+        "bpp_est": tot["bits_est"] / px,
+        "bpp_baseline_est": None if tot["base_bits_est"] is None else tot["base_bits_est"] / px,
+        "bpp_baseline_real": None if tot["base_bytes"] is None else 8 * tot["base_bytes"] / px,
+        "psnr_mean": tot["psnr_mean"],
+        "stream_bytes": streams,
+        "model_bytes": model_bytes,
+        "overhead_bytes": size - streams - model_bytes,
+        "items": items,
+    }
+
+
+def format_info(info: dict[str, Any], max_items: int = 30) -> str:
+    """Human-readable :func:`archive_info` (the first ``max_items`` images listed; 0 = all) or
+    :func:`compress_folder` summary (no image list)."""
+
+    def f(v: float | None, fmt: str = ".4f") -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    m = info["model"]
+    o = info["ordering"]
+    lines = [
+        f"{info['path']}: acbench archive v{info['version']}, {info['bytes']:,} bytes"
+        + ("" if info["complete"] else "  (TRUNCATED: shorter than its header says)")
+        + (
+            f"  ({info['trailing_bytes']:,} bytes after the archive's end: ignored)"
+            if info.get("trailing_bytes")
+            else ""
+        ),
+        f"  model     run {m['run_id']}  ({'embedded' if m['embedded'] else 'not embedded'}); "
+        f"first image: run {m['first']['run_id']}/{m['first']['file']} sha256 {m['first']['sha256'][:12]}…, "
+        f"others: {m['conditional']['file']} sha256 {m['conditional']['sha256'][:12]}…",
+        f"  ordering  {o.get('name')} on {o.get('features')} features ({o.get('embedded_at')})"
+        + (f"; {o['note']}" if o.get("note") else ""),
+        f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
+        f"{info['pixels']:,} px",
+        _lossy_line(info),
+        f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
+        f"model estimate {info['bpp_est']:.4f})",
+        f"  baseline  each image alone: {f(info['bpp_baseline_real'])} real, "
+        f"{f(info['bpp_baseline_est'])} estimated"
+        + (
+            f"  → file vs baseline {100 * (info['bpp_file'] / info['bpp_baseline_real'] - 1):+.1f} %"
+            if info["bpp_baseline_real"]
+            else ""
+        ),
+        f"  overhead  {info['overhead_bytes']:,} bytes "
+        f"({info['overhead_bytes'] / info['images']:.1f} per image)"
+        + (f" + {info['model_bytes']:,} bytes of embedded model" if info["model_bytes"] else ""),
+        "",
+        f"  {'chain':>5} {'pos':>3} {'size':>11} {'bytes':>8} {'bpp':>7}  name",
+    ]
+    if "items" not in info:  # a compress summary
+        return "\n".join(lines[:-2])
+    items = info["items"] if not max_items else info["items"][:max_items]
+    for x in items:
+        lines.append(
+            f"  {x['chain']:>5} {x['position']:>3} {str(x['width']) + 'x' + str(x['height']):>11} "
+            f"{x['bytes']:>8} {x['bpp']:>7.4f}  {x['name']}"
+        )
+    if len(items) < len(info["items"]):
+        lines.append(f"  … {len(info['items']) - len(items)} more")
+    return "\n".join(lines)
+
+
+def _lossy_line(info: dict[str, Any]) -> str:
+    """What decompressing restores, and how far it is from the originals (PSNR, 8-bit RGB)."""
+    what = (
+        "  lossy     decompress restores the codec's reconstruction (checked against the encoder's "
+        "by checksum), not the original pixels; "
+    )
+    if info.get("psnr_mean") is None:
+        return what + "PSNR against the originals was not recorded"
+    if "psnr_min" in info:  # a compress summary: the originals were at hand
+        return (
+            what + f"PSNR against the originals: mean {info['psnr_mean']:.2f} dB, "
+            f"lowest {info['psnr_min']:.2f} dB"
+        )
+    return (
+        what + f"mean PSNR against the originals {info['psnr_mean']:.2f} dB, as measured when "
+        "compressing (info does not read the originals)"
+    )
+
+
+def format_restored(summary: dict[str, Any]) -> str:
+    """Human-readable :func:`decompress_archive` summary (warnings last, one per line)."""
+    head = (
+        f"restored {summary['restored']} of {summary['images']} images into {summary['out_dir']} "
+        f"in {summary['seconds']:.1f} s"
+    )
+    return "\n".join([head, *(f"warning: {w}" for w in summary["warnings"])])

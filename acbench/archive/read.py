@@ -1,0 +1,189 @@
+"""Archives, read (the format: :mod:`acbench.archive`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acbench.archive.format import (
+    _COLS,
+    _DIGEST,
+    _PREFIX,
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_HEADER,
+    MAX_SIDE,
+    ArchiveError,
+    _malformed,
+    _unhex,
+    _unpack_items,
+)
+
+
+@dataclass
+class _Archive:
+    path: Path
+    header: dict[str, Any]
+    payload_start: int
+    file_size: int
+
+    @property
+    def n(self) -> int:
+        return len(self.header["items"]["name"])
+
+    @property
+    def end(self) -> int:
+        """Where the archive ends (its header's sizes): bytes after it belong to no item."""
+        return self.payload_start + self.header["payload_bytes"]
+
+    @property
+    def trailing(self) -> int:
+        """Bytes after the archive's end (appended by a copy or another program); ignored."""
+        return max(0, self.file_size - self.end)
+
+    def item_offsets(self) -> list[int]:
+        offs, o = [], self.payload_start + self.header["items_offset"]
+        for ls in self.header["items"]["len"]:
+            offs.append(o)
+            o += sum(ls)
+        return offs
+
+    def chains(self) -> list[list[int]]:
+        out, i = [], 0
+        for n in self.header["chains"]:
+            out.append(list(range(i, i + n)))
+            i += n
+        return out
+
+
+def _check_header(h: Any) -> None:
+    """Types and ranges of every field the reader uses (the header is untrusted)."""
+    if not isinstance(h, dict) or h.get("format") != "acbench-archive":
+        raise _malformed("not an acbench archive header")
+    it = h.get("items")
+    if not isinstance(it, dict):
+        raise _malformed("no item table")
+    names = it.get("name")
+    if not isinstance(names, list):
+        raise _malformed("no item names")
+    n = len(names)
+
+    def ints(v: Any, lo: int, hi: int, what: str) -> None:
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+            raise _malformed(f"{what} = {v!r}")
+
+    for col in (*_COLS, "src"):
+        if not isinstance(it.get(col), list) or len(it[col]) != n:
+            raise _malformed(f"item column {col!r}")
+    if not all(isinstance(x, str) for x in names):
+        raise _malformed("item names")
+    if not all(s is None or isinstance(s, str) for s in it["src"]):
+        raise _malformed("item column 'src'")
+    if not all(isinstance(x, str) for x in it["mode"]):
+        raise _malformed("item column 'mode'")
+    tot = h.get("totals")
+    if not (isinstance(tot, dict) and isinstance(tot.get("bits_est"), (int, float))):
+        raise _malformed("totals")
+    for k in ("base_bits_est", "base_bytes", "psnr_mean"):
+        if not (tot.get(k) is None or isinstance(tot[k], (int, float))):
+            raise _malformed(f"totals {k!r}")
+    ints(h.get("stride"), 1, 4096, "stride")
+    if "shape" in it and (not isinstance(it["shape"], list) or len(it["shape"]) != n):
+        raise _malformed("item column 'shape'")
+    h["items"] = it = _unpack_items(it, h["stride"])
+    keys = h.get("keys")
+    if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
+        raise _malformed("stream names")
+    for i in range(n):
+        ints(it["w"][i], 1, MAX_SIDE, "width")
+        ints(it["h"][i], 1, MAX_SIDE, "height")
+        ls, sh = it["len"][i], it["shape"][i]
+        if not (isinstance(ls, list) and len(ls) == len(keys)):
+            raise _malformed("stream lengths")
+        for v in ls:
+            ints(v, 0, 2**40, "stream length")
+        if not (isinstance(sh, list) and len(sh) == 2):
+            raise _malformed("z shape")
+        for v, side in zip(sh, (it["h"][i], it["w"][i])):
+            ints(v, 1, side, "z shape")
+    chains = h.get("chains")
+    if not isinstance(chains, list):
+        raise _malformed("chains")
+    for c in chains:
+        ints(c, 1, n, "chain length")
+    if sum(chains) != n:
+        raise _malformed(f"chains hold {sum(chains)} items, the table {n}")
+    h["chain_pix_crc32"] = _unhex(h.get("chain_pix_crc32"), len(chains), "chain pixel checksums")
+    ints(h.get("items_offset"), 0, 2**50, "items offset")
+    ints(h.get("payload_bytes"), 0, 2**50, "payload size")
+    if h["items_offset"] + sum(sum(ls) for ls in it["len"]) != h["payload_bytes"]:
+        raise _malformed("payload size does not add up")
+    m = h.get("model")
+    if not isinstance(m, dict):
+        raise _malformed("model")
+    for role in ("first", "conditional"):
+        e = m.get(role)
+        if not (
+            isinstance(e, dict)
+            and isinstance(e.get("sha256"), str)
+            and isinstance(e.get("run_id"), str)
+            and isinstance(e.get("file"), str)
+        ):
+            raise _malformed(f"{role} model entry")
+        ints(e.get("bytes"), 0, 2**40, "model size")
+        if e.get("embedded") is not None:
+            emb = e["embedded"]
+            if not (isinstance(emb, list) and len(emb) == 2):
+                raise _malformed("embedded model")
+            ints(emb[0], 0, h["items_offset"], "embedded model offset")
+            ints(emb[1], 0, h["items_offset"], "embedded model size")
+
+
+def read_header(path: Path) -> _Archive:
+    """Open an archive: magic, version, header checksum and structure checked."""
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise ArchiveError(f"{path}: cannot open ({e.strerror})") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(_PREFIX.size)
+        if len(prefix) < len(MAGIC) or prefix[: len(MAGIC)] != MAGIC:
+            raise ArchiveError(f"{path} is not an acbench archive (wrong magic bytes)")
+        if len(prefix) < _PREFIX.size:
+            raise ArchiveError(f"{path} is truncated (it ends inside the archive's prefix); re-copy it")
+        _, version, _flags, hlen = _PREFIX.unpack(prefix)
+        if version > FORMAT_VERSION:
+            raise ArchiveError(
+                f"{path} uses archive format version {version}, newer than this acbench reads "
+                f"(up to {FORMAT_VERSION}); upgrade acbench (pip install -U acbench)"
+            )
+        if version < 1:
+            raise ArchiveError(f"{path}: invalid format version {version}; the file is damaged")
+        if hlen > MAX_HEADER:
+            raise ArchiveError(f"{path}: header length {hlen} is implausible; the file is damaged")
+        blob = f.read(hlen)
+        digest = f.read(_DIGEST)
+        if len(blob) < hlen or len(digest) < _DIGEST:
+            raise ArchiveError(f"{path} is truncated inside its header ({size} bytes); re-copy it")
+        if hashlib.sha256(prefix + blob).digest() != digest:
+            raise ArchiveError(
+                f"{path}: the archive header is corrupt (sha256 mismatch); nothing in it can be "
+                "trusted, so nothing is restored — re-copy the file from its source"
+            )
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(blob, MAX_HEADER)
+        if d.unconsumed_tail:
+            raise ValueError("header larger than the limit")
+        header = json.loads(raw.decode())
+    except (zlib.error, ValueError, UnicodeDecodeError) as e:
+        raise _malformed(str(e)) from None
+    _check_header(header)
+    return _Archive(path, header, _PREFIX.size + hlen + _DIGEST, size)
