@@ -24,8 +24,15 @@ def _bits(out: dict) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def photos(tiny_split):
-    train_set, eval_set = tiny_split
+def photos(tiny_cfg):
+    # the tiny split without a validation hold-out: the 0.5 % bound below was set on these tiles;
+    # with 10 % of them held out, the briefly trained paper-sites model moves by +4.1 % (MSHP)
+    # and +1.0 % (ELIC) under bf16 (see the #15 note: bf16 rate error depends on the model)
+    import dataclasses
+
+    from acbench.data.cache import load_split
+
+    train_set, eval_set = load_split(dataclasses.replace(tiny_cfg.data, val_fraction=0.0))
     return torch.from_numpy(train_set.pixels), to_float(torch.from_numpy(eval_set.pixels[:8]))
 
 

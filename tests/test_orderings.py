@@ -62,7 +62,7 @@ def test_quality_report(name, split):
     assert set(q) == QUALITY_KEYS
     assert all(np.isfinite(v) for v in q.values())
     assert 0 <= q["q_same_class"] <= 1
-    if name != "random":  # every real ordering beats random neighbours on clustered data
+    if name not in ("random", "stored"):  # every feature ordering beats random on clustered data
         assert q["q_dist_ratio"] < 0.9
 
 
