@@ -93,8 +93,10 @@ def verify(run_id: str, runs: Path) -> dict[str, float]:
     from acbench.store import Run, read_rows_csv
 
     entry = zoo.manifest()["models"][run_id]
-    job = next(j for j in jobs(zoo_config(entry["preset"])) if j.id == run_id)
-    out = execute([job], runs)[0]
+    every = jobs(zoo_config(entry["preset"]))
+    job = next(j for j in every if j.id == run_id)
+    # a λ fine-tune depends on the feature λ's run: installed from the zoo and evaluated first
+    out = execute([j for j in every if j.id in job.deps] + [job], runs)[-1]
     if out.status == "failed":
         raise zoo.ZooError(out.reason)
     new = read_rows_csv(Run(runs, run_id).rows)

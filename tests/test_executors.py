@@ -29,7 +29,7 @@ from acbench.search import trial_rows
 KEYS = ["run_id", "eval", "image", "component"]
 
 
-RUN_STAMPS = ("code", "date", "train_seconds")  # when and with what the run ran, not its result
+RUN_STAMPS = ("code", "date", "train_seconds", "threads")  # when and with what it ran, not its result
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
