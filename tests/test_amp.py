@@ -36,7 +36,7 @@ def photos(tiny_cfg):
     return torch.from_numpy(train_set.pixels), to_float(torch.from_numpy(eval_set.pixels[:8]))
 
 
-@pytest.fixture(scope="module", params=["mshp", "elic"])
+@pytest.fixture(scope="module", params=["mshp", pytest.param("elic", marks=pytest.mark.slow)])
 def trained(request, photos):
     """A briefly trained baseline (a random init has degenerate, clamped scales)."""
     pixels, _ = photos

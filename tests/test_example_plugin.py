@@ -54,6 +54,7 @@ def test_listed_through_entry_points(plugin_path):
     assert "gated" in out.stdout and "brightness" in out.stdout
 
 
+@pytest.mark.slow  # a tiny sweep of the plugin's mixer and ordering: ~13 s
 def test_contracts_and_tiny_sweep(plugin_path, tmp_path):
     sweep = tmp_path / "plugin.toml"
     sweep.write_text(

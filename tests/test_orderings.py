@@ -11,6 +11,8 @@ from acbench.orderings.quality import ordering_quality
 from acbench.registry import ORDERINGS
 
 NAMES = ORDERINGS.names()
+# umap's fits take seconds each: its fitting tests run in the slow tier (make test-slow)
+FITS = [pytest.param(n, marks=pytest.mark.slow) if n == "umap" else n for n in NAMES]
 QUALITY_KEYS = {"q_neighbour_dist", "q_random_dist", "q_dist_ratio", "q_same_class"}
 
 
@@ -55,7 +57,7 @@ def test_contract(name, split):
     check_ordering(ORDERINGS.get(name)(random_state=3), x, y, x_new, y_new)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_quality_report(name, split):
     x, y, _, _ = split
     q = ordering_quality(x, ORDERINGS.get(name)().fit(x, y).order_, y)
@@ -66,7 +68,7 @@ def test_quality_report(name, split):
         assert q["q_dist_ratio"] < 0.9
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 @pytest.mark.parametrize("m", [1, 2, 3])
 def test_place_tiny_eval_split(name, split, m):
     x, y, x_new, y_new = split
