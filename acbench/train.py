@@ -102,6 +102,18 @@ def convergence(history: list[tuple[int, float]], steps: int) -> float:
     return (history[-1][1] - before[-1]) / abs(before[-1])
 
 
+def _batched_mean(
+    items: torch.Tensor, batch: int, device: torch.device, loss: Callable[[torch.Tensor], torch.Tensor]
+) -> float:
+    """Mean over uint8 ``items`` of a per-batch mean ``loss``, weighted by batch size (NaN if none)."""
+    total, n = 0.0, 0
+    for i in range(0, len(items), batch):
+        x = to_float(to_device(items[i : i + batch], device))
+        total += float(loss(x)) * len(x)
+        n += len(x)
+    return total / n if n else float("nan")
+
+
 @dataclass
 class BaselineTask:
     """Each image coded alone by an unconditioned codec."""
@@ -126,13 +138,12 @@ class BaselineTask:
     @torch.no_grad()
     def val_loss(self, pixels: torch.Tensor, batch: int = 64) -> float:
         """The RD loss on held-out images (eval mode: rounding, not noise)."""
-        total, n = 0.0, 0
-        for i in range(0, len(pixels), batch):
-            x = to_float(to_device(pixels[i : i + batch], _device(self.model)))
+
+        def loss(x: torch.Tensor) -> torch.Tensor:
             bpp, mse = rd_terms(self.model(x), x)
-            total += float(bpp + self.lam * 255**2 * mse) * len(x)
-            n += len(x)
-        return total / max(n, 1)
+            return bpp + self.lam * 255**2 * mse
+
+        return _batched_mean(pixels, batch, _device(self.model), loss)
 
 
 @dataclass
@@ -177,12 +188,7 @@ class ChainTask:
         """The chain loss on held-out images in their stored order (consecutive, disjoint chains)."""
         n = len(pixels) // self.length * self.length
         chains = pixels[:n].reshape(-1, self.length, *pixels.shape[1:])
-        total, count = 0.0, 0
-        for i in range(0, len(chains), batch):
-            x = to_float(to_device(chains[i : i + batch], _device(self.model)))
-            total += float(self._loss(x)[0]) * len(x)
-            count += len(x)
-        return total / count if count else float("nan")
+        return _batched_mean(chains, batch, _device(self.model), lambda x: self._loss(x)[0])
 
     def _loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         if self.joint:
