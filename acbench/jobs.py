@@ -16,7 +16,7 @@ import numpy as np
 
 from acbench.device import pick
 from acbench.job import AnchorJob, BaselineJob, ConditionalJob, Job, OnProgress, OrderingJob, Progress
-from acbench.schema import LABEL_COLUMNS, STAMP_COLUMNS
+from acbench.schema import LABEL_COLUMNS, STAMP_COLUMNS, variant
 from acbench.store import Run, atomic_write
 from acbench.version import code_version
 
@@ -46,6 +46,7 @@ def _meta(job: BaselineJob | AnchorJob | ConditionalJob) -> dict[str, Any]:
         "ordering": cond.ordering.name if cond else "",
         "mixer": cond.mixer.name if cond else "",
         "sites": ",".join(cond.sites) if cond else "",
+        "variant": variant(job.record()),
         "chain": cond.chain if cond else 1,
         "lam": job.lam,
         "seed": job.train.seed,

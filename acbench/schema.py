@@ -23,11 +23,36 @@ LABEL_COLUMNS = (
     "ordering",
     "mixer",
     "sites",
+    "variant",
     "chain",
     "lam",
     "seed",
     "steps",
 )
+
+#: conditional settings that have no column of their own, at their defaults; a run that departs
+#: from one says so in its ``variant`` label, the words after each setting
+VARIANTS = (
+    ("baseline", "frozen", "joint baseline"),
+    ("shared_transforms", False, "shared transforms"),
+    ("reference", "latents", "reference {}"),
+    ("warm_start", True, "cold start"),
+    ("structure", "chain", "{}"),
+)
+
+
+def variant(record: dict) -> str:
+    """The ``variant`` label of a run from its ``config.json`` record: its departures from the
+    defaults of :data:`VARIANTS`, joined by ", " ("" for the paper's setup and for baselines)."""
+    if record.get("kind") != "conditional":
+        return ""
+    words = []
+    for key, default, text in VARIANTS:
+        value = record.get(key, default)
+        if value != default:
+            words.append(text.format(value))
+    return ", ".join(words)
+
 
 #: when and with what code a run ran (not part of what it measured)
 STAMP_COLUMNS = ("code", "date")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from acbench.config import SCHEMA
-from acbench.schema import ID_COLUMNS  # ids stay strings when rows are read back
+from acbench.schema import ID_COLUMNS, variant  # ids stay strings when rows are read back
 
 
 class StoreError(OSError):
@@ -183,7 +183,8 @@ def load_rows(root: Path) -> tuple[Any, list[str]]:
     for cfg in sorted(Path(root).glob("*/config.json")):
         d = cfg.parent
         try:
-            schema = json.loads(cfg.read_text()).get("schema")
+            record = json.loads(cfg.read_text())
+            schema = record.get("schema")
         except json.JSONDecodeError:
             skipped.append(f"{d.name}: unreadable config.json")
             continue
@@ -192,11 +193,12 @@ def load_rows(root: Path) -> tuple[Any, list[str]]:
             continue
         finished = (d / "done").exists() or (d / "error.txt").exists()
         if finished and (d / "rows.csv").exists():
-            frames.append(read_rows_csv(d / "rows.csv"))
+            frame = read_rows_csv(d / "rows.csv")
+            if "variant" not in frame:  # runs finished before rows carried it: from their config
+                frame.insert(min(len(frame.columns), 12), "variant", variant(record))
+            frames.append(frame)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows, skipped
-
-
 
 
 def read_rows_csv(path: Path) -> Any:

@@ -34,7 +34,7 @@ def _pct(v: float, lo: float = math.nan, hi: float = math.nan, signed: bool = Tr
     text = f"{v:+.2f} %" if signed else f"{v:.2f} %"
     if np.isfinite(lo) and np.isfinite(hi):
         star = "*" if hi < 0 or lo > 0 else ""
-        text += f" [{lo:+.2f}, {hi:+.2f}]{star}"
+        text += f" [{lo:+.2f}, {hi:+.2f}]{star}" if signed else f" [{lo:.2f}, {hi:.2f}]{star}"
     return text
 
 
@@ -103,7 +103,7 @@ def reference_line(rows: pd.DataFrame, tests: Sequence[str]) -> str:
     return text + "."
 
 
-SEED_GROUP = ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain", "steps")
+SEED_GROUP = ("dataset", "tile", "codec", "ordering", "mixer", "sites", "variant", "chain", "steps")
 
 
 def seed_groups(rows: pd.DataFrame) -> list[list[str]]:
@@ -258,3 +258,158 @@ def _points(clean: pd.DataFrame, tests: Sequence[str], baseline: str) -> str:
     return "Per-λ points (total, real bits; mean over all eval images and seeds):\n\n" + markdown_table(
         pd.DataFrame(table)
     )
+
+
+def _option_labels(heads: list[pd.Series]) -> list[str]:
+    """What tells the configurations apart: the seed-group keys that vary among them."""
+    keys = [k for k in SEED_GROUP if len({str(h.get(k, "")) for h in heads}) > 1]
+    if not keys:
+        return [_label(h) for h in heads]
+    return [
+        " · ".join(
+            f"{k} {h.get(k, '') or '—'}" if k != "variant" else str(h.get(k) or "default") for k in keys
+        )
+        for h in heads
+    ]
+
+
+def _total(fig: pd.DataFrame | None, comp: str = "total") -> tuple[float, float, float, str]:
+    """(value, low, high, how) of one component: the BD-rate, or the same-λ change without one."""
+    if fig is None:
+        return math.nan, math.nan, math.nan, ""
+    r = fig.set_index("component").loc[comp]
+    if np.isfinite(r["bd"]):
+        return float(r["bd"]), float(r.get("bd_low", math.nan)), float(r.get("bd_high", math.nan)), ""
+    return (
+        float(r["same_lam"]),
+        float(r.get("same_low", math.nan)),
+        float(r.get("same_high", math.nan)),
+        " (same λ)",
+    )
+
+
+def _fmt(t: tuple[float, float, float, str]) -> str:
+    return _pct(*t[:3]) + t[3]
+
+
+def _significant(t: tuple[float, float, float, str]) -> bool:
+    return bool(np.isfinite(t[1]) and (t[2] < 0 or t[1] > 0))
+
+
+def ablation_answer(
+    rows: pd.DataFrame, groups: Sequence[Sequence[str]], bootstrap: int = 1000, rate: str = "bpp_real"
+) -> str:
+    """Which of several configurations (each trained with several seeds) uses the neighbour best.
+
+    Two or three sentences, then one table with a line per configuration: the neighbour's content
+    (true vs shuffled references), the zero-mixer control, the step-matched anchor and the
+    baseline, BD-rate of the total with 95 % intervals over seeds and images (y and z of the
+    content gain beside it), best first. The winner is compared head to head with the runner-up
+    (the two conditioned chains on the same images, seeds paired), and the winner's saving over
+    the baseline is attributed to training budget, capacity or the neighbour's content.
+    """
+    clean = clean_rows(rows)
+    groups = [[str(c) for c in g] for g in groups]
+    heads = [clean[clean["curve"].astype(str) == g[0]].iloc[0] for g in groups]
+    labels = _option_labels(heads)
+    figs = [comparisons(rows, g, rate, bootstrap) for g in groups]
+    content = [_total(f.get("content")) for f in figs]
+    order = sorted(range(len(groups)), key=lambda i: (not np.isfinite(content[i][0]), content[i][0]))
+    table: dict[str, list[str]] = {
+        k: []
+        for k in (
+            "configuration",
+            "content gain (total)",
+            "content y",
+            "content z",
+            "vs zero control",
+            "vs step-matched",
+            "vs baseline",
+            "seeds",
+        )
+    }
+    for i in order:
+        f = figs[i]
+        table["configuration"].append(labels[i])
+        table["content gain (total)"].append(_fmt(content[i]))
+        table["content y"].append(_fmt(_total(f.get("content"), "y")))
+        table["content z"].append(_fmt(_total(f.get("content"), "z")))
+        table["vs zero control"].append(_fmt(_total(f.get("zero"))))
+        table["vs step-matched"].append(_fmt(_total(f.get("matched"))))
+        table["vs baseline"].append(_fmt(_total(f.get("baseline"))))
+        seeds = clean.loc[clean["curve"].astype(str).isin(groups[i]), "seed"].unique()
+        table["seeds"].append(str(len(seeds)))
+    best, runner = order[0], order[1]
+    sentences = []
+    if _significant(content[best]) and content[best][0] < 0:
+        sentences.append(
+            f"**{labels[best]} uses the neighbour best: its content saves "
+            f"{_pct(-content[best][0], -content[best][2], -content[best][1], signed=False)}"
+            f"{content[best][3]} of the total rate** (true vs shuffled references, BD-rate, "
+            "95 % interval over seeds and images)"
+        )
+    else:
+        finite = [c[0] for c in content if np.isfinite(c[0])] or [math.nan]
+        lo, hi = min(finite), max(finite)
+        sentences.append(
+            f"**No configuration shows a content gain whose interval excludes 0** (true vs shuffled "
+            f"references, BD-rate of the total; {_pct(lo, signed=True)} … {_pct(hi)} over the "
+            f"{len(groups)} configurations); the best, {labels[best]}, {_fmt(content[best])}"
+        )
+    h2h = head_to_head(rows, groups[runner], groups[best], rate, bootstrap)
+    sentences[-1] += (
+        f"; next {labels[runner]}, {_fmt(content[runner])}. Head to head, {labels[best]}'s coded "
+        f"chain costs {_fmt(h2h)} against {labels[runner]}'s on the same images "
+        + ("(a difference)." if _significant(h2h) else "(no difference shown).")
+    )
+    base = [_total(f.get("baseline")) for f in figs]
+    top = min(
+        (i for i in range(len(groups)) if np.isfinite(base[i][0])), key=lambda i: base[i][0], default=None
+    )
+    if top is not None:
+        matched, zero = _total(figs[top].get("matched")), _total(figs[top].get("zero"))
+        if _significant(zero) and zero[0] < 0:
+            verdict = "the neighbour's content is part of it"
+        elif _significant(matched) and matched[0] < 0:
+            verdict = "it is capacity (extra layers), not the neighbour"
+        else:
+            verdict = "it is training budget, not the neighbour"
+        sentences.append(
+            f"Of the largest saving against the baseline, {labels[top]}'s {_fmt(base[top])}, "
+            f"{_fmt(matched)} remains against the step-matched anchor (the rest is training budget) "
+            f"and {_fmt(zero)} against the zero-mixer control (the rest is capacity): {verdict}."
+        )
+    note = (
+        "Each line pools a configuration's training seeds; BD-rate (PCHIP, real bits, %; negative = "
+        "saving) of the conditioned chain on its conditioned images against each reference, "
+        '[95 % interval resampling seeds and images], * = excludes 0; "(same λ)": the rate change '
+        "at equal λ where a BD-rate cannot be had. Best content gain first. The head-to-head figure "
+        "compares the two configurations' chain evaluations directly (conditioned images both share, "
+        "or all eval images when their chains differ)."
+    )
+    return " ".join(sentences) + "\n\n" + markdown_table(pd.DataFrame(table)) + "\n\n" + note
+
+
+def head_to_head(
+    rows: pd.DataFrame,
+    anchor: Sequence[str],
+    test: Sequence[str],
+    rate: str = "bpp_real",
+    bootstrap: int = 1000,
+) -> tuple[float, float, float, str]:
+    """BD-rate of one configuration's chain evaluation against another's, seeds paired in order,
+    on the conditioned images both share (all eval images where their chains differ)."""
+    clean = clean_rows(rows)
+    chain = clean[clean["eval"] == "chain"]
+
+    def side(curve: str) -> pd.DataFrame:
+        return chain[chain["curve"].astype(str) == str(curve)]
+
+    def conditioned(curves: Sequence[str]) -> set:
+        sel = chain[chain["curve"].astype(str).isin([str(c) for c in curves])]
+        return set(sel.loc[sel["position"] >= 2, "image"]) if "position" in sel else set()
+
+    ca, ct = conditioned(anchor), conditioned(test)
+    images = sorted(ca) if ca and ca == ct else None
+    pairs = [(side(a), side(t)) for a, t in zip(anchor, test)]
+    return _total(pooled_compare(pairs, rate, bootstrap=bootstrap, images=images))

@@ -35,7 +35,7 @@ EVAL_ORDER = ("alone", "chain", "full", "shuffled")
 def clean_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of runs that did not fail, with empty label strings (read back as NaN) restored."""
     rows = rows.copy()
-    for col in ("sites", "ordering", "mixer", "error", "eval", "matched_curve", "control_curve"):
+    for col in ("sites", "variant", "ordering", "mixer", "error", "eval", "matched_curve", "control_curve"):
         if col in rows:
             rows[col] = rows[col].astype(object).where(rows[col].notna(), "").astype(str)
     if "error" in rows:

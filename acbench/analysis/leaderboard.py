@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acbench.analysis.answer import answer_block, seed_groups
+from acbench.analysis.answer import ablation_answer, answer_block, seed_groups
 from acbench.analysis.attribution import (
     COMPARISONS,
     NAMES,
@@ -379,6 +379,8 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
 
 def _row_keys(table: pd.DataFrame) -> list[str]:
     keys = ["ordering", "mixer", "sites"]
+    if "variant" in table and (table["variant"].astype(str) != "").any():
+        keys.append("variant")
     for extra in ("steps", "seed"):
         if extra in table:
             per = table.groupby(keys + ["chain"])[extra].nunique()
@@ -546,9 +548,14 @@ def render_leaderboard(
     provenance = _provenance(rows)
     if provenance:
         parts.append(provenance)
-    for group in tables.seed_groups:  # configurations trained with several seeds: their answer first
+    groups = tables.seed_groups  # configurations trained with several seeds: their answer first
+    if len(groups) >= 2:
+        parts.append(f"## Answer\n\n{ablation_answer(rows, groups, bootstrap, rate)}")
+        parts.append("## Each configuration")
+    for group in groups:
         head = clean[clean["curve"] == group[0]].iloc[0]
-        parts.append(f"## Answer: {_label(head)}\n\n{answer_block(rows, group, bootstrap, rate)}")
+        level = "###" if len(groups) >= 2 else "## Answer:"
+        parts.append(f"{level} {_label(head)}\n\n{answer_block(rows, group, bootstrap, rate)}")
     if table.empty:
         parts.append("No conditional curve with results yet.")
         table = table.assign(codec=[], tile=[])

@@ -164,6 +164,8 @@ def _label(r: pd.Series | dict) -> str:
     parts = [str(r.get("codec", "")), str(r.get("ordering", "")), str(r.get("mixer", ""))]
     if r.get("sites", ""):
         parts.append(str(r["sites"]))
+    if r.get("variant", ""):
+        parts.append(str(r["variant"]))
     return " · ".join(p for p in parts if p) + f" · L={_num(r.get('chain', ''))}"
 
 

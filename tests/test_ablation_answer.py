@@ -1,0 +1,74 @@
+"""A page that compares several configurations opens with one answer: which option uses the
+neighbour best, by how much, head to head with the runner-up, and what the saving is made of."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from acbench.analysis.answer import ablation_answer, seed_groups
+from acbench.analysis.leaderboard import leaderboard_markdown
+from acbench.analysis.synthetic import synthetic_rows
+from acbench.schema import variant
+from acbench.store import load_rows
+
+
+def _rows(**kw) -> pd.DataFrame:
+    kw.setdefault("controls", True)
+    kw.setdefault("chains", (4,))
+    kw.setdefault("seeds", (0, 1, 2))
+    kw.setdefault("n_images", 24)
+    return synthetic_rows(**kw)
+
+
+def test_the_option_with_the_larger_content_gain_wins():
+    # film keeps the whole neighbour saving, conv1x1 15 % less of it (synthetic_rows' rule)
+    rows = _rows(mixers=("film", "conv1x1"), saving={"y": 0.08, "z": 0.1}, shuffled_keep=0.0, noise=0.01)
+    groups = seed_groups(rows)
+    assert len(groups) == 2
+    text = ablation_answer(rows, groups, bootstrap=200)
+    first = text.splitlines()[0]
+    assert first.startswith("**mixer film uses the neighbour best: its content saves ")
+    assert "next mixer conv1x1" in first and "Head to head, mixer film's coded chain costs -" in first
+    table = [ln for ln in text.splitlines() if ln.startswith("| mixer")]
+    assert [ln.split("|")[1].strip() for ln in table] == ["mixer film", "mixer conv1x1"]  # best first
+    md = leaderboard_markdown(rows, "cmd", "synthetic", bootstrap=100)
+    assert md.index("## Answer\n") < md.index("## Each configuration") < md.index("### mshp · isomap · film")
+
+
+def test_no_gain_is_said_as_such():
+    kw = {"saving": {"y": 0.0, "z": 0.0}, "noise": 0.02, "budget": {"y": 0.03, "z": 0.03}}
+    rows = _rows(mixers=("film", "conv1x1"), capacity={"y": 0.0, "z": 0.0}, **kw)
+    text = ablation_answer(rows, seed_groups(rows), bootstrap=200)
+    assert text.startswith("**No configuration shows a content gain whose interval excludes 0**")
+    assert "it is training budget, not the neighbour." in text
+    rows = _rows(mixers=("film", "conv1x1"), capacity={"y": 0.02, "z": 0.02}, **kw)
+    assert "it is capacity (extra layers), not the neighbour." in ablation_answer(
+        rows, seed_groups(rows), 200
+    )
+
+
+def test_variant_names_departures_from_the_defaults():
+    assert variant({"kind": "conditional", "baseline": "frozen", "shared_transforms": False}) == ""
+    assert variant({"kind": "conditional", "baseline": "joint", "shared_transforms": True}) == (
+        "joint baseline, shared transforms"
+    )
+    assert variant({"kind": "conditional", "reference": "reconstruction"}) == "reference reconstruction"
+    assert variant({"kind": "baseline", "baseline": "joint"}) == ""
+
+
+def test_rows_written_before_the_variant_column_get_it_from_their_config(tmp_path):
+    rows = _rows(seeds=(0,), n_images=4)
+    curve = rows.loc[rows["kind"] == "conditional", "curve"].iloc[0]
+    d = tmp_path / "abc123def456"
+    d.mkdir()
+    rows[rows["curve"] == curve].drop(columns=["variant"], errors="ignore").to_csv(
+        d / "rows.csv", index=False
+    )
+    from acbench.config import SCHEMA
+
+    (d / "config.json").write_text(json.dumps({"schema": SCHEMA, "kind": "conditional", "baseline": "joint"}))
+    (d / "done").touch()
+    loaded, skipped = load_rows(tmp_path)
+    assert not skipped and set(loaded["variant"]) == {"joint baseline"}
