@@ -131,7 +131,9 @@ def search(
         from acbench.search import report as write_report
 
         where = report_dir or out / f"search-{result.study_name}"
-        text, files = write_report(result, where, storage_label=mask(storage or default_storage(out)))
+        text, files = write_report(
+            result, where, storage_label=mask(storage or default_storage(out)), root=out
+        )
         from rich.console import Console
         from rich.markdown import Markdown
 

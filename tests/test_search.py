@@ -468,3 +468,39 @@ def test_a_failing_run_fails_its_trial_with_the_reason(tmp_path):
     study = run_search(load_search(_spec(tmp_path, bad)), SearchOptions(root=tmp_path / "runs"), trials=2)
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
     assert all(t.user_attrs["error"].startswith("baseline run ") for t in study.trials)
+
+
+def test_content_gain_search_selects_on_one_half_and_reports_the_other(store, tmp_path):
+    """The content-gain objective (true vs shuffled references, same λ) ranks trials on the
+    even-numbered eval images; the report gives the odd-numbered half with intervals."""
+    from acbench.search import SearchOptions, load_search, report, run_search, trial_rows
+    from acbench.search.trial import content_figure, split_images
+
+    assert split_images([5, 2, 3, 4], "half", "select") == [2, 4]
+    assert split_images([5, 2, 3, 4], "half", "report") == [3, 5]
+    assert split_images([5, 2], "", "report") == [2, 5]
+    body = TINY.read_text().replace(
+        'metric = "rd_loss"\nlam = 0.0067', 'metric = "same_lam"\nagainst = "shuffled"\nsplit = "half"'
+    )
+    spec = load_search(_spec(tmp_path, body))
+    assert not spec.controls and "held back for the report" in spec.objective.describe()
+    study = run_search(spec, SearchOptions(root=store, study="content"), trials=2)
+    t = study.best_trial
+    rows = trial_rows(store, t.user_attrs["run_ids"])
+    select = content_figure(rows, spec.objective, t.user_attrs["curve"], "select")
+    held = content_figure(rows, spec.objective, t.user_attrs["curve"], "report")
+    assert t.value == pytest.approx(select["same_lam"]) and select["n_images"] + held["n_images"] >= 2
+    text, _ = report(study, tmp_path / "r", root=store)
+    section = text.split("## Held back")[1].split("\n## ")[0]
+    assert f"| {t.number} |" in section and "(n=" in section
+    from acbench.search import SearchError
+
+    with pytest.raises(SearchError, match="needs against = .shuffled."):
+        load_search(_spec(tmp_path, body.replace('against = "shuffled"\n', ""), "bad.toml"))
+
+
+def test_content_search_file_loads():
+    from acbench.search import load_search
+
+    spec = load_search(ROOT / "ablations" / "content_search.toml")
+    assert spec.objective.against == "shuffled" and spec.objective.split == "half"

@@ -7,11 +7,12 @@ TOP_KEYS = {
     "space", "objective", "pruner", "sampler", "controls",
 }  # fmt: skip
 COMPONENT_KEYS = ("codec", "ordering", "mixer")
-METRICS = ("bd_rate", "rd_loss")
+METRICS = ("bd_rate", "rd_loss", "same_lam")
 COMPONENTS = ("total", "y", "z")
 EVALS = ("chain", "full")
 RATES = ("bpp_real", "bpp_est")
-AGAINST = ("baseline", "matched", "zero")
+AGAINST = ("baseline", "matched", "zero", "shuffled")  # shuffled: the neighbour's content
+SPLITS = ("", "half")  # half: select on even-numbered eval images, report on odd-numbered ones
 COSTS = ("", "seconds", "steps_params")
 PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random", "nsga2")

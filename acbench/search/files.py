@@ -52,5 +52,5 @@ def load_search(path: Path, preset_name: str | None = None, **objective: Any) ->
     sampler = dict(spec.get("sampler") or {})
     make_pruner(pruner, None, source)  # check the keys now
     make_sampler(sampler, 0, bool(obj.cost), source)
-    controls = bool(spec.get("controls", False)) or obj.against != "baseline"
+    controls = bool(spec.get("controls", False)) or obj.against in ("matched", "zero")
     return SearchSpec(str(spec.get("name") or path.stem), base, space, obj, pruner, sampler, controls, source)

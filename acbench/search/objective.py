@@ -19,6 +19,7 @@ from acbench.search.base import (
     PRUNERS,
     RATES,
     SAMPLERS,
+    SPLITS,
     SearchError,
 )
 
@@ -35,12 +36,21 @@ class Objective:
     against: str = "baseline"
     lam: float = 0.0
     cost: str = ""
+    split: str = ""
 
     @property
     def directions(self) -> list[str]:
         return ["minimize", "minimize"] if self.cost else ["minimize"]
 
     def describe(self) -> str:
+        split = ", even-numbered eval images (odd ones held back for the report)" if self.split else ""
+        if self.against == "shuffled":
+            how = "BD-rate" if self.metric == "bd_rate" else "rate change at the same λ"
+            s = (
+                f"content gain: {how} {self.component} ({self.rate}, eval {self.eval}) of true vs "
+                f"shuffled references, conditioned images{split}"
+            )
+            return s + (f" + cost {self.cost}" if self.cost else "")
         if self.metric == "bd_rate":
             s = f"BD-rate {self.component} ({self.rate}, eval {self.eval}, vs {self.against}"
             s += ", conditioned images only)" if self.conditioned else ")"
@@ -63,13 +73,21 @@ def parse_objective(spec: Mapping[str, Any], base: RunConfig, source: str = "sea
     obj = Objective(**spec)
     for name, allowed in (
         ("metric", METRICS), ("component", COMPONENTS), ("eval", EVALS), ("rate", RATES),
-        ("against", AGAINST), ("cost", COSTS),
+        ("against", AGAINST), ("cost", COSTS), ("split", SPLITS),
     ):  # fmt: skip
         if getattr(obj, name) not in allowed:
             raise SearchError(
                 f"{source}: objective.{name} must be one of "
                 f"{', '.join(repr(a) for a in allowed)} (got {getattr(obj, name)!r})"
             )
+    if obj.metric == "same_lam" and obj.against != "shuffled":
+        raise SearchError(
+            f'{source}: metric = "same_lam" needs against = "shuffled" (the neighbour\'s content)'
+        )
+    if obj.split and obj.against != "shuffled":
+        raise SearchError(f'{source}: split = "{obj.split}" needs against = "shuffled" (the content gain)')
+    if obj.metric == "same_lam":
+        return obj
     if obj.metric == "rd_loss":
         from acbench.runner import feature_lambda
 

@@ -64,6 +64,38 @@ def bd_value(rows: Any, obj: Objective, curve: str, anchor: str) -> tuple[float,
     return float(r[col]), str(r[why] or r.get("reason", ""))
 
 
+def split_images(images: Any, split: str, part: str) -> list[int]:
+    """The eval images of one part of a search's split: ``select`` (even-numbered: the objective)
+    or ``report`` (odd-numbered: the figure reported for the chosen trials); all without a split."""
+    images = sorted(int(i) for i in images)
+    if not split:
+        return images
+    return [i for i in images if (i % 2 == 0) == (part == "select")]
+
+
+def content_figure(rows: Any, obj: Objective, curve: str, part: str = "select", bootstrap: int = 0) -> Any:
+    """The neighbour's content (true vs shuffled references of one curve) on the conditioned
+    images of one part of the split: :func:`~acbench.analysis.bdrate.pooled_compare`'s row of the
+    objective's component (``bd``, ``same_lam``, intervals with ``bootstrap``, ``n_images``)."""
+    from acbench.analysis.bdrate import clean_rows, pooled_compare
+
+    clean = clean_rows(rows)
+    mine = clean[clean["curve"].astype(str) == str(curve)]
+    chain, shuffled = mine[mine["eval"] == obj.eval], mine[mine["eval"] == "shuffled"]
+    cond = chain.loc[chain["position"] >= 2, "image"].unique() if "position" in chain else []
+    images = split_images(cond, obj.split, part)
+    table = pooled_compare([(shuffled, chain)], obj.rate, [obj.component], bootstrap, images=images)
+    return table.iloc[0]
+
+
+def content_value(rows: Any, obj: Objective, curve: str) -> tuple[float, str]:
+    """The objective's content gain (percent, selection images) and the reason when it is n/a."""
+    r = content_figure(rows, obj, curve)
+    if obj.metric == "same_lam":
+        return float(r["same_lam"]), "n/a: no common images and λ"
+    return float(r["bd"]), str(r.get("bd_reason") or "")
+
+
 def cost_value(obj: Objective, root: Path, rows: Any, curve: str, run_ids: Sequence[str]) -> float:
     """Training cost of the trial's conditional runs: seconds, or steps × parameters (millions)."""
     if obj.cost == "seconds":
@@ -115,9 +147,12 @@ class TrialRunner:
         lams = sorted(cfg.lmbdas)
         mine = {conditional_job(cfg, lam).id: i for i, lam in enumerate(lams)}
         head = conditional_job(cfg, lams[0])
-        anchor = {"baseline": head.anchor_curve, "matched": head.matched_curve, "zero": head.control_curve}[
-            obj.against
-        ]
+        anchor = {
+            "baseline": head.anchor_curve,
+            "matched": head.matched_curve,
+            "zero": head.control_curve,
+            "shuffled": head.curve,
+        }[obj.against]
         trial.set_user_attr("config", describe(cfg))
         trial.set_user_attr("curve", head.curve)
         trial.set_user_attr("anchor_curve", anchor)
@@ -145,6 +180,8 @@ class TrialRunner:
         rows = trial_rows(self.root, [j.id for j in jobs])
         if obj.metric == "rd_loss":
             value, why = rd_loss(rows, head.curve, obj.lam, obj.component, obj.eval, obj.rate), ""
+        elif obj.against == "shuffled":
+            value, why = content_value(rows, obj, head.curve)
         else:
             value, why = bd_value(rows, obj, head.curve, anchor)
         if not math.isfinite(value):
