@@ -345,11 +345,17 @@ def leaderboard_cmd(
     ] = None,
     preset: Annotated[Optional[str], typer.Option(help="the sweep's preset (with --sweep)")] = None,
     rows: Annotated[
-        Optional[Path],
-        typer.Option(help="read long rows from this CSV instead of --runs (e.g. a committed one)"),
+        Optional[list[Path]],
+        typer.Option(help="read long rows from this CSV instead of --runs (e.g. a committed one; repeat)"),
     ] = None,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="as the sweep ran")] = True,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw the RD plots")] = True,
+    contrast: Annotated[
+        bool,
+        typer.Option(
+            "--contrast", help="one page, <out>/content.md: the content gain of every dataset side by side"
+        ),
+    ] = False,
 ) -> None:
     """Build <out>/<dataset>.md (+ CSV of long rows, RD plots) from runs or from a rows CSV.
 
@@ -368,7 +374,9 @@ def leaderboard_cmd(
             configs = sweep_configs(sweep, preset, import_plugins=False)
         except ConfigError as e:
             _fail(str(e))
-    _write_leaderboards(runs, out, sweep, preset, configs, controls, rows, plots)
+    if contrast and sweep is not None:
+        _fail("--contrast takes every dataset of --rows or --runs; leave out --sweep")
+    _write_leaderboards(runs, out, sweep, preset, configs, controls, rows or None, plots, contrast)
 
 
 def _leaderboard_command(out: Path, sweep: Path | None, preset: str | None, runs: Path) -> str:
@@ -386,27 +394,17 @@ def _write_leaderboards(
     preset: str | None = None,
     configs=None,
     controls: bool = True,
-    rows_csv: Path | None = None,
+    rows_csv: list[Path] | None = None,
     plots: bool = True,
+    contrast: bool = False,
 ) -> None:
-    from acbench.analysis.leaderboard import write_leaderboard
+    from acbench.analysis.leaderboard import write_contrast, write_leaderboard
 
-    if rows_csv is not None:
+    if rows_csv:
         import pandas as pd
 
-        from acbench.store import read_rows_csv
-
-        if not rows_csv.is_file():
-            _fail(
-                f"rows file {rows_csv} does not exist; give a *_rows.csv.gz written by `acbench leaderboard`"
-            )
-        try:
-            rows = read_rows_csv(rows_csv)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-            _fail(f"{rows_csv} is not a rows CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
-        missing = {"curve", "dataset", "kind", "lam", "component"} - set(rows.columns)
-        if missing:
-            _fail(f"{rows_csv} lacks the column(s) {', '.join(sorted(missing))}; is it a *_rows.csv.gz?")
+        frames = [_read_rows(p) for p in rows_csv]
+        rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     else:
         from acbench.store import load_rows
 
@@ -419,6 +417,11 @@ def _write_leaderboards(
         if rows.empty:
             what = f"of {sweep} " if sweep is not None else ""
             _fail(f"no finished runs {what}under {runs}; run `acbench run` or `acbench sweep` first")
+    if contrast:
+        command = f"acbench leaderboard --contrast --out {out}"
+        for path in write_contrast(rows, out, command):
+            typer.echo(f"written: {path}")
+        return
     command = _leaderboard_command(out, sweep, preset, runs)
     title, about = None, []
     if sweep is not None:
@@ -436,6 +439,24 @@ def _write_leaderboards(
     out.mkdir(parents=True, exist_ok=True)
     for path in write_leaderboard(rows, out, command, plots=plots, title=title, about=about):
         typer.echo(f"written: {path}")
+
+
+def _read_rows(rows_csv: Path):
+    """A committed rows CSV, or one clear line on why it is not one."""
+    import pandas as pd
+
+    from acbench.store import read_rows_csv
+
+    if not rows_csv.is_file():
+        _fail(f"rows file {rows_csv} does not exist; give a *_rows.csv.gz written by `acbench leaderboard`")
+    try:
+        rows = read_rows_csv(rows_csv)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        _fail(f"{rows_csv} is not a rows CSV ({type(e).__name__}: {str(e).splitlines()[0]})")
+    missing = {"curve", "dataset", "kind", "lam", "component"} - set(rows.columns)
+    if missing:
+        _fail(f"{rows_csv} lacks the column(s) {', '.join(sorted(missing))}; is it a *_rows.csv.gz?")
+    return rows
 
 
 @app.command()

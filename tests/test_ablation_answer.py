@@ -72,3 +72,25 @@ def test_rows_written_before_the_variant_column_get_it_from_their_config(tmp_pat
     (d / "done").touch()
     loaded, skipped = load_rows(tmp_path)
     assert not skipped and set(loaded["variant"]) == {"joint baseline"}
+
+
+def test_contrast_page_puts_datasets_side_by_side(tmp_path):
+    from acbench.analysis.leaderboard import write_contrast
+    from acbench.store import read_rows_csv
+
+    pos = _rows(dataset="shifted", saving={"y": 0.2, "z": 0.1}, shuffled_keep=0.0, n_images=16)
+    real = _rows(dataset="photos", saving={"y": 0.0, "z": 0.0}, noise=0.02, n_images=16)
+    for col in ("curve", "anchor_curve", "matched_curve", "control_curve", "run_id"):  # ids differ
+        real[col] = real[col].astype(str).where(real[col].astype(str) == "", "p-" + real[col].astype(str))
+    md, csv = write_contrast(pd.concat([pos, real], ignore_index=True), tmp_path, "cmd")
+    text = md.read_text()
+    assert "on **shifted** the best is" in text and "on **photos** the best is" in text
+    assert (
+        "The same configuration on several datasets: "
+        "mshp · film · hyper_analysis,hyper_synthesis · L=4: photos (128 px)" in text
+    )
+    lines = [ln for ln in text.splitlines() if ln.startswith("| photos") or ln.startswith("| shifted")]
+    shifted = next(ln for ln in lines if ln.startswith("| shifted"))
+    assert shifted.split("|")[4].strip().endswith("*")  # the positive control's gain excludes 0
+    again = write_contrast(read_rows_csv(csv), tmp_path / "again", "cmd")[0].read_text()
+    assert again == text  # rebuilt from its own rows, byte for byte

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acbench.analysis.answer import ablation_answer, answer_block, seed_groups
+from acbench.analysis.answer import (
+    ablation_answer,
+    answer_block,
+    contrast_markdown,
+    contrast_rows,
+    seed_groups,
+)
 from acbench.analysis.attribution import (
     COMPARISONS,
     NAMES,
@@ -622,11 +628,7 @@ def write_leaderboard(
                     pngs[(str(codec), _num(tile))] = path.name
                     pre.append(path)
         csv = out_dir / f"{slug}_rows.csv.gz"
-        keys = [c for c in ("curve", "eval", "lam", "image", "component", "run_id") if c in sub]
-        # gzip (with no timestamp) keeps committed rows ~15x smaller and the file reproducible
-        sub.sort_values(keys, kind="stable").to_csv(
-            csv, index=False, lineterminator="\n", compression={"method": "gzip", "mtime": 0}
-        )
+        _write_rows(sub, csv)
         md = out_dir / f"{slug}.md"
         text = leaderboard_markdown(
             sub, command, str(name), bootstrap, seed, rate, pngs, csv.name, date, title, about
@@ -634,3 +636,26 @@ def write_leaderboard(
         md.write_text(text, encoding="utf-8")
         written += [md, csv, *pre]
     return written
+
+
+def write_contrast(
+    rows: pd.DataFrame, out_dir: str | Path, command: str, bootstrap: int = 1000
+) -> list[Path]:
+    """Write ``content.md`` (:func:`~acbench.analysis.answer.contrast_markdown`) and the rows it
+    reads, ``content_rows.csv.gz``, from which it rebuilds byte for byte."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sub = contrast_rows(rows)
+    csv = out_dir / "content_rows.csv.gz"
+    _write_rows(sub, csv)
+    md = out_dir / "content.md"
+    md.write_text(contrast_markdown(sub, command, bootstrap), encoding="utf-8")
+    return [md, csv]
+
+
+def _write_rows(rows: pd.DataFrame, csv: Path) -> None:
+    keys = [c for c in ("curve", "eval", "lam", "image", "component", "run_id") if c in rows]
+    # gzip (with no timestamp) keeps committed rows ~15x smaller and the file reproducible
+    rows.sort_values(keys, kind="stable").to_csv(
+        csv, index=False, lineterminator="\n", compression={"method": "gzip", "mtime": 0}
+    )
