@@ -20,7 +20,7 @@ def small_params(codec: str) -> dict[str, Any]:
 
 
 def check_mixer(name: str, channels: int = 6) -> None:
-    """Shape contract and exact identity initialisation of a mixer."""
+    """Shape contract, exact identity initialisation and memory layout (a 1×1 map too) of a mixer."""
     import torch
 
     from acbench.registry import MIXERS
