@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
@@ -48,6 +48,7 @@ class Registry(Generic[T]):
         self._objects: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
         self._declared: dict[str, str] = {}  # versions declared with lazy built-ins
+        self._tags: dict[str, frozenset[str]] = {}  # tags declared with lazy built-ins
         self._discovered = False
 
     # -- registration -------------------------------------------------------------------------
@@ -70,25 +71,32 @@ class Registry(Generic[T]):
         self._objects.pop(name, None)
         self._lazy.pop(name, None)
         self._declared.pop(name, None)
+        self._tags.pop(name, None)
 
     def copy(self) -> Registry[T]:
         """An independent registry with the same plugins (built-ins and entry points discovered)."""
         self._discover()
         new: Registry[T] = Registry(self.kind)
         new._objects, new._lazy, new._declared = dict(self._objects), dict(self._lazy), dict(self._declared)
+        new._tags = dict(self._tags)
         new._discovered = True
         return new
 
-    def register_lazy(self, name: str, target: str, version: str | None = None) -> None:
+    def register_lazy(
+        self, name: str, target: str, version: str | None = None, tags: Iterable[str] = ()
+    ) -> None:
         """Declare a plugin by ``"module:attr"``, imported only when asked for by name.
 
         ``version`` (optional) lets planning compute run ids without importing the plugin; it
-        must equal the class's own ``version`` (a contract test checks it).
+        must equal the class's own ``version`` (a contract test checks it). ``tags`` (optional)
+        are properties that reports show without importing the plugin (e.g. a mixer that
+        ``aligns``); they must equal the class's own ``tags``.
         """
         if name not in self._objects:
             self._lazy[name] = target
             if version is not None:
                 self._declared[name] = version
+            self._tags[name] = frozenset(tags)
 
     def _discover(self) -> None:
         if self._discovered:
@@ -140,6 +148,14 @@ class Registry(Generic[T]):
         """The version declared with a lazy registration (None if none was declared)."""
         self._discover()
         return self._declared.get(name)
+
+    def declared_tags(self, name: str) -> frozenset[str] | None:
+        """A plugin's tags, without importing it: declared with its lazy registration, or those
+        of the object already loaded; None when unknown (an entry point not yet imported)."""
+        self._discover()
+        if name in self._objects:
+            return frozenset(getattr(self._objects[name], "tags", ()))
+        return self._tags.get(name)
 
     def loaded(self, name: str) -> bool:
         """Whether the plugin's module is already imported."""

@@ -20,7 +20,7 @@ def small_params(codec: str) -> dict[str, Any]:
 
 
 def check_mixer(name: str, channels: int = 6) -> None:
-    """Shape contract and exact identity initialisation of a mixer."""
+    """Shape contract, exact identity initialisation and memory layout (a 1×1 map too) of a mixer."""
     import torch
 
     from acbench.registry import MIXERS
@@ -31,6 +31,13 @@ def check_mixer(name: str, channels: int = 6) -> None:
     assert out.shape == a.shape, f"mixer {name}: output {tuple(out.shape)} != input {tuple(a.shape)}"
     m.identity_init()
     assert torch.equal(m(a, ref), a), f"mixer {name}: identity_init() does not pass `a` through exactly"
+    # a 1×1 map (MSHP's z of a 64-px tile): a channels-last result passes for contiguous there,
+    # and the convs after the mixer would then take another kernel and lose bit-exactness
+    a1, ref1 = torch.randn(2, channels, 1, 1), torch.randn(2, channels, 1, 1)
+    out = m(a1, ref1)
+    assert torch.equal(out, a1) and out.stride() == a1.stride(), (
+        f"mixer {name}: on a 1×1 map the output has strides {out.stride()}, not {a1.stride()}"
+    )
 
 
 def check_codec(

@@ -65,3 +65,12 @@ def test_interleave_alternates_and_pairs():
     res["a"][1] = 100.0
     c = res.compare("a", "b")
     assert c["ratio"] == 2.0 and c["ratio_hi"] == 2.0 and c["note"].startswith("2/3 rounds quiet")
+
+
+def test_mixer_cost_script_runs(capsys):
+    import bench_mixers
+
+    bench_mixers.main(["--shapes", "tiny", "--repeats", "1", "--mixers", "film", "attention"])
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("tiny ")]
+    assert [ln[2] for ln in lines] == ["film", "attention"]
+    assert all(math.isfinite(float(x)) for ln in lines for x in ln[4:])

@@ -128,7 +128,7 @@ def test_official_variant_codes_exactly():
     assert torch.equal(enc["x_hat"], dec["x_hat"])
 
 
-@pytest.mark.parametrize("mixer", ["conv1x1", "deep_conv"])
+@pytest.mark.parametrize("mixer", ["conv1x1", "deep_conv", "attention"])
 def test_identity_warm_start_gives_the_baseline_bitstreams(mixer):
     base = _codec()
     base.update(force=True)

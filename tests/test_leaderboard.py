@@ -122,6 +122,25 @@ def test_leaderboard_content(tmp_path):
     assert "generated 2024" not in text
 
 
+def test_aligning_mixers_get_a_column_only_where_present(tmp_path):
+    """attention (tagged ``aligns``) next to film: an ``aligned`` column after ``mixer`` in every
+    table; a page of position-wise mixers only (as every committed page) keeps its layout."""
+    rows = synthetic_rows(mixers=("film", "attention"), seed=0, controls=True)
+    (md,) = write_leaderboard(rows, tmp_path, COMMAND, bootstrap=0, plots=False)[:1]
+    table = [
+        [c.strip() for c in ln.strip("|").split("|")]
+        for ln in md.read_text().splitlines()
+        if ln.startswith("|")
+    ]
+    heads = [r for r in table if r[:2] == ["ordering", "mixer"]]
+    assert len(heads) >= 5 and all(r[2] == "aligned" for r in heads)
+    cells = {tuple(r[1:3]) for r in table if r[0] == "isomap"}
+    assert {("attention", "yes"), ("film", "no"), ("zero (attention)", "no")} <= cells
+    rows = synthetic_rows(mixers=("film", "conv1x1"), seed=0, controls=True)
+    (md,) = write_leaderboard(rows, tmp_path, COMMAND, bootstrap=0, plots=False)[:1]
+    assert "aligned" not in md.read_text()
+
+
 def test_leaderboard_small_tiles_warn_and_date(tmp_path):
     rows = synthetic_rows(tile=64)
     md = write_leaderboard(rows, tmp_path, COMMAND, bootstrap=0, plots=False, date="2024-01-02")[0]

@@ -84,6 +84,16 @@ def test_declared_versions_match_the_classes():
                 assert str(getattr(reg.get(name), "version", "0")) == declared, f"{reg.kind}/{name}"
 
 
+def test_declared_tags_match_the_classes():
+    from acbench.registry import REGISTRIES
+
+    for reg in REGISTRIES.values():
+        for name in reg.names():
+            declared = reg.declared_tags(name)
+            if declared is not None:
+                assert frozenset(getattr(reg.get(name), "tags", ())) == declared, f"{reg.kind}/{name}"
+
+
 def test_registry_copy_is_independent_and_unregister_forgets():
     from acbench.registry import MIXERS
 

@@ -60,12 +60,13 @@ def test_nan_loss_is_a_training_error(tiny_split):
         train(BaselineTask(m, _pixels(tiny_split), 0.01), TrainConfig(steps=2, batch=2, checkpoint_every=1))
 
 
-def test_chain_training_and_decoding_reproduce_reconstructions(tiny_split):
+@pytest.mark.parametrize("mixer", ["film", "attention"])  # position-wise and aligning
+def test_chain_training_and_decoding_reproduce_reconstructions(tiny_split, mixer):
     torch.manual_seed(0)
     train_set, eval_set = tiny_split
     first = build_codec("mshp", {"N": 8, "M": 12})
     train(BaselineTask(first, torch.from_numpy(train_set.pixels), 0.01), TrainConfig(steps=3, batch=2))
-    cond = build_codec("mshp", {"N": 8, "M": 12}, ("hyper_analysis", "hyper_synthesis"), "film")
+    cond = build_codec("mshp", {"N": 8, "M": 12}, ("hyper_analysis", "hyper_synthesis"), mixer)
     cond.warm_start(first.state_dict())
     train(
         ChainTask(cond, first, torch.from_numpy(train_set.pixels), 0.01, 3),

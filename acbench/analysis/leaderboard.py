@@ -59,6 +59,30 @@ from acbench.analysis.markdown import (  # noqa: F401  (re-exported: the page he
     finish_page,
     markdown_table,
 )
+from acbench.registry import MIXERS
+
+
+def _aligns(mixer: object) -> bool:
+    """Whether a mixer matches each position with other positions of the reference before mixing
+    (its registry tag ``aligns``, read without importing the plugin)."""
+    name = str(mixer)
+    return name in MIXERS and "aligns" in (MIXERS.declared_tags(name) or ())
+
+
+def _mark_aligned(recs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """An ``aligned`` column after ``mixer`` (yes / no), on pages that hold an aligning mixer;
+    pages without one keep their layout."""
+    if not any(_aligns(r.get("mixer")) for r in recs):
+        return recs
+    out = []
+    for r in recs:
+        new: dict[str, object] = {}
+        for k, v in r.items():
+            new[k] = v
+            if k == "mixer":
+                new["aligned"] = "yes" if _aligns(v) else "no"
+        out.append(new)
+    return out
 
 
 def _r2(v: float) -> str:
@@ -200,14 +224,14 @@ def _attribution_section(attr: pd.DataFrame, notes: Footnotes, bootstrap: int) -
         "### Attribution: where the saving comes from (total)",
         ATTR_LEGEND,
         f"Cells: BD-rate{ci}" + (f"; {SIG}: the interval excludes 0." if bootstrap > 0 else "."),
-        markdown_table(pd.DataFrame(total), notes),
+        markdown_table(pd.DataFrame(_mark_aligned(total)), notes),
         "### Attribution per component (y / z)",
-        markdown_table(pd.DataFrame(yz), notes),
+        markdown_table(pd.DataFrame(_mark_aligned(yz)), notes),
         "### Same λ, same images: content gain and zero control without curve fitting",
         SAME_LAM_LEGEND,
-        markdown_table(pd.DataFrame(same), notes),
+        markdown_table(pd.DataFrame(_mark_aligned(same)), notes),
         "### Models compared (training steps · parameters)",
-        markdown_table(pd.DataFrame(models), notes),
+        markdown_table(pd.DataFrame(_mark_aligned(models)), notes),
     ]
     spread = _seed_section(attr, notes)
     if spread:
@@ -246,7 +270,7 @@ def _seed_section(attr: pd.DataFrame, notes: Footnotes) -> str:
     return (
         "### Spread across seeds (total)\n\n"
         "Curves that differ only by their training seed: mean ± sd (min to max) of the "
-        "BD-rates above, in %.\n\n" + markdown_table(pd.DataFrame(out), notes)
+        "BD-rates above, in %.\n\n" + markdown_table(pd.DataFrame(_mark_aligned(out)), notes)
     )
 
 
@@ -379,7 +403,7 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
     return (
         "### Along the chain: BD-rate vs baseline at chain position k (eval `chain`, % total / y / z)\n\n"
         "Position 1 is the baseline's image; each column compares the k-th images of the chains "
-        "with the baseline on the same images.\n\n" + markdown_table(pd.DataFrame(out), notes)
+        "with the baseline on the same images.\n\n" + markdown_table(pd.DataFrame(_mark_aligned(out)), notes)
     )
 
 
@@ -417,7 +441,7 @@ def _main_table(main: pd.DataFrame, notes: Footnotes) -> str:
                 vals = [_cell(_bd_sig(r), notes) for _, r in cells.iterrows()]
                 rec[col] = " / ".join(vals)
         out.append(rec)
-    return markdown_table(pd.DataFrame(out), notes)
+    return markdown_table(pd.DataFrame(_mark_aligned(out)), notes)
 
 
 def _triple(cells: Sequence[object], notes: Footnotes) -> str:
@@ -454,7 +478,7 @@ def _details_table(table: pd.DataFrame, notes: Footnotes) -> str:
         rec["params"] = r.get("params", np.nan)
         rec["curve"] = f"`{r['curve']}`"
         out.append(rec)
-    return markdown_table(pd.DataFrame(out), notes)
+    return markdown_table(pd.DataFrame(_mark_aligned(out)), notes)
 
 
 def _provenance(rows: pd.DataFrame) -> str:

@@ -9,3 +9,5 @@ for _name, _target in {
     "zero": "acbench.mixers.basic:Zero",
 }.items():
     MIXERS.register_lazy(_name, _target, version="1")
+# aligns: matches each position with the reference's positions around it before mixing
+MIXERS.register_lazy("attention", "acbench.mixers.attention:Attention", version="1", tags=("aligns",))

@@ -12,10 +12,16 @@ from torch import nn
 
 
 class Mixer(nn.Module):
-    """Base class; subclasses set ``version`` and implement :meth:`identity_init`."""
+    """Base class; subclasses set ``version`` and implement :meth:`identity_init`.
+
+    ``tags`` name properties shown in reports: ``"aligns"`` for a mixer that matches each
+    position with other positions of the reference (the built-ins here compare position by
+    position).
+    """
 
     version = "1"
     uses_reference = True
+    tags: frozenset[str] = frozenset()
 
     def identity_init(self) -> None:
         raise NotImplementedError
