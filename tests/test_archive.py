@@ -239,7 +239,7 @@ def test_info_reports_file_bpp_and_overhead(made):
     assert info["overhead_bytes"] == size - sum(c["bytes"] for c in info["streams"])
     assert info["stream_bytes"] < info["image_stream_bytes"]  # one flush per chain, not two per image
     assert 0 < info["flush_bytes_per_image"] < info["flush_bytes_per_image_before"]
-    assert info["bpp_baseline_stream"] < info["bpp_baseline_real"]
+    assert info["bpp_baseline_chain_stream"] < info["bpp_baseline_stream"] < info["bpp_baseline_real"]
     assert info["bpp_baseline_real"] > 0 and info["bpp_est"] > 0
     assert info["chains"] == 4 and info["chain_length"] == 3 and info["model"]["run_id"] == summary["run_id"]
     text = format_info(info, max_items=0)

@@ -61,7 +61,9 @@ def encode_chain(
     """Code one chain into ``path`` as one rANS stream.
 
     Returns:
-        one record per item (in chain order) and the stream's ``bytes`` and ``crc32``.
+        one record per item (in chain order) and the stream's ``bytes`` and ``crc32`` (with
+        ``baseline``, also ``base_bytes``: the chain's images coded alone by the baseline into
+        one stream of their own, the flush-matched anchor).
     """
     import torch
 
@@ -70,7 +72,7 @@ def encode_chain(
 
     recs = []
     ref, pix = None, 0
-    (stream,) = rans.stream_encoders(1)
+    stream, base_chain = rans.stream_encoders(2)
     with torch.inference_mode():
         for pos, rel in enumerate(items):
             a, mode = read_image(Path(src) / rel)
@@ -80,7 +82,7 @@ def encode_chain(
             model = coder.first if pos == 0 else coder.conditional
             xp, _ = pad_to(_chw(a), model.stride)
             alone = rans.stream_encoders(1)[0] if baseline else None
-            sink = rans.Tee(stream, alone) if (pos == 0 and alone is not None) else stream
+            sink = rans.Tee(stream, alone, base_chain) if (pos == 0 and alone is not None) else stream
             enc = model.compress(xp, ref, need_x_hat=True, streams=[sink])
             rec_px = _to_uint8(enc["x_hat"][0, :, :h, :w])
             bits = sum(_bits(v) for v in enc["likelihoods"].values())
@@ -88,7 +90,7 @@ def encode_chain(
             if pos == 0 or not baseline:
                 base_bits, base_bytes = (bits, own) if pos == 0 else (None, None)
             else:
-                b = coder.first.compress(xp, streams=[alone])
+                b = coder.first.compress(xp, streams=[rans.Tee(alone, base_chain)])
                 base_bits = sum(_bits(v) for v in b["likelihoods"].values())
                 base_bytes = sum(len(v[0]) for v in b["strings"].values())
             pix = zlib.crc32(rec_px.tobytes(), pix)
@@ -114,7 +116,10 @@ def encode_chain(
     data = stream.flush()
     with open(path, "wb") as f:
         f.write(data)
-    return recs, {"bytes": len(data), "crc32": zlib.crc32(data)}
+    meta = {"bytes": len(data), "crc32": zlib.crc32(data)}
+    if baseline:
+        meta["base_bytes"] = len(base_chain.flush())
+    return recs, meta
 
 
 def decode_chain(

@@ -203,11 +203,12 @@ def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> di
     return items
 
 
-def _totals(flat: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(flat: list[dict[str, Any]], streams: list[dict[str, int]]) -> dict[str, Any]:
     """Statistics for ``info``, kept as totals: per-image figures would cost bytes per image."""
     finite = [r["psnr"] for r in flat if math.isfinite(r["psnr"])]
     complete = all(r["base_stream_bytes"] is not None for r in flat)
     return {
+        "base_chain_bytes": sum(s["base_bytes"] for s in streams) if complete else None,
         "bits_est": round(sum(r["bits_est"] for r in flat), 1),
         "image_bytes": sum(r["image_bytes"] for r in flat),
         "base_bits_est": round(sum(r["base_bits_est"] for r in flat), 1) if complete else None,
@@ -253,7 +254,7 @@ def _write_archive(
         "chain_pix_crc32": "".join(f"{c[-1]['chain_pix_crc32']:08x}" for c in recs),
         "streams": [s["bytes"] for s in streams],
         "stream_crc32": "".join(f"{s['crc32']:08x}" for s in streams),
-        "totals": _totals(flat),
+        "totals": _totals(flat, streams),
         "stride": run.codecs[1].stride,
         "items_offset": off,
         "payload_bytes": off + sum(s["bytes"] for s in streams),

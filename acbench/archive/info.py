@@ -22,7 +22,9 @@ def archive_info(path: Path) -> dict[str, Any]:
         ``flush_bytes_per_image`` (stream bytes over the estimate, per image),
         ``image_stream_bytes`` and ``flush_bytes_per_image_before`` (the same images with one
         stream per image and component, as format version 1 stored them), ``bpp_baseline_stream``
-        (each image alone with the baseline in one stream of its own); ``streams``: one dict per
+        (each image alone with the baseline in one stream of its own), ``bpp_baseline_chain_stream``
+        (the baseline alone, but one stream per chain as here: the flush-matched anchor, whose
+        difference to the bitstreams is content alone); ``streams``: one dict per
         chain (images, bytes, bpp); and ``items``: one dict per image (name, source, mode, width,
         height, chain, position). Rate figures not recorded are ``None``.
     """
@@ -82,6 +84,9 @@ def archive_info(path: Path) -> dict[str, Any]:
         "bpp_baseline_stream": (
             None if tot.get("base_stream_bytes") is None else 8 * tot["base_stream_bytes"] / px
         ),
+        "bpp_baseline_chain_stream": (
+            None if tot.get("base_chain_bytes") is None else 8 * tot["base_chain_bytes"] / px
+        ),
         "psnr_mean": tot["psnr_mean"],
         "stream_bytes": streams,
         "flush_bytes_per_image": per_image(streams),
@@ -122,7 +127,8 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
         f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
         f"model estimate {info['bpp_est']:.4f})",
         f"  baseline  each image alone: {f(info['bpp_baseline_real'])} real "
-        f"({f(info.get('bpp_baseline_stream'))} in one stream per image), "
+        f"({f(info.get('bpp_baseline_stream'))} in one stream per image, "
+        f"{f(info.get('bpp_baseline_chain_stream'))} in one per chain), "
         f"{f(info['bpp_baseline_est'])} estimated"
         + (
             f"  → file vs baseline {100 * (info['bpp_file'] / info['bpp_baseline_real'] - 1):+.2f} %"

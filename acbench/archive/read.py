@@ -94,7 +94,14 @@ def _check_header(h: Any) -> None:
     tot = h.get("totals")
     if not (isinstance(tot, dict) and isinstance(tot.get("bits_est"), (int, float))):
         raise _malformed("totals")
-    for k in ("image_bytes", "base_bits_est", "base_bytes", "base_stream_bytes", "psnr_mean"):
+    for k in (
+        "image_bytes",
+        "base_bits_est",
+        "base_bytes",
+        "base_stream_bytes",
+        "base_chain_bytes",
+        "psnr_mean",
+    ):
         if not (tot.get(k) is None or isinstance(tot[k], (int, float))):
             raise _malformed(f"totals {k!r}")
     ints(h.get("stride"), 1, 4096, "stride")
