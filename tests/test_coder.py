@@ -67,6 +67,34 @@ def test_gaussian_indexes_at_the_table_boundaries():
     assert torch.equal(coder.gaussian_indexes(gc, scales), gc.build_indexes(scales))
 
 
+def test_stream_gives_compressais_buffered_bytes_and_decodes_image_by_image():
+    """A :class:`coder.Stream` fed y and z of several images (two tables, interleaved) writes the
+    bytes of compressai's ``BufferedRansEncoder`` fed the same calls; a ``RansDecoder`` reads the
+    values back call by call, in the order they were written."""
+    from compressai.ans import BufferedRansEncoder
+
+    m = _model()
+    y, z, scales, means = _latents(m)
+    gc, eb = m.base.gaussian_conditional, m.base.entropy_bottleneck
+    idx = coder.gaussian_indexes(gc, scales)
+    ours = coder.stream_encoders(len(y))
+    theirs = [BufferedRansEncoder() for _ in range(len(y))]
+    tee = [coder.Tee(a, b) for a, b in zip(ours, theirs, strict=True)]
+    for _ in range(2):  # two "images" per stream
+        strings = {"z": coder.bottleneck_compress(eb, z, tee), "y": coder.compress(gc, y, idx, means, tee)}
+    blobs = [s.flush() for s in ours]
+    assert blobs == [b.flush() for b in theirs]
+    assert all(
+        len(b) < 2 * (len(s1) + len(s2)) for b, s1, s2 in zip(blobs, strings["y"], strings["z"], strict=True)
+    )
+    decs = coder.stream_decoders(blobs)
+    for _ in range(2):
+        z_hat = coder.bottleneck_decompress(eb, None, tuple(z.shape[-2:]), decs)
+        y_hat = coder.decompress(gc, None, idx, means, decs)
+        assert torch.equal(z_hat, coder.bottleneck_decompress(eb, strings["z"], tuple(z.shape[-2:])))
+        assert torch.equal(y_hat, coder.decompress(gc, strings["y"], idx, means))
+
+
 def _photo_tiles(n: int, side: int = 64):
     """``n`` non-overlapping ``side``-px tiles of the packaged photos, uint8 [n, 3, side, side]."""
     import numpy as np

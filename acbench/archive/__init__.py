@@ -4,7 +4,7 @@ A folder of images is ordered with a conditional run's ordering, cut into chains
 chain length, and coded with real entropy coding: position 1 of each chain by the run's baseline
 (``first.pt`` for ``joint`` runs, else the baseline run's ``model.pt``), later positions by the
 conditional codec given the decoded state of the previous image. Every chain is one rANS
-stream (compressai's ``BufferedRansEncoder``: each image's z, then y, appended; one flush per
+stream (compressai's rANS coder: each image's z, then y, appended; one flush per
 chain), so the coder's flush — several bytes, 4–6 % of a ~140-byte image — is paid once per
 chain instead of twice per image. The result is one file.
 
@@ -43,11 +43,11 @@ Decisions, and why:
   crc32 of the encoder's reconstruction lets the decoder *detect* drift (another CPU type or
   torch version: the header records both) instead of silently writing wrong pixels; one per
   chain suffices, as drift in one image carries on down its chain.
-- **One stream per chain.** rANS is last-in first-out: ``BufferedRansEncoder`` keeps the
+- **One stream per chain.** rANS is last-in first-out: the encoder keeps the
   chain's symbols and codes them backwards on ``flush``, so the decoder reads them forwards,
   image after image — decoding stays streaming (image k is written before k+1 is read) and a
-  chain decodes without the others. The encoder holds one chain's symbols in memory (a few
-  bytes per latent element). A chain's images are not separable in its stream: ``info``
+  chain decodes without the others. The encoder holds one chain's symbols in memory (two
+  list entries per latent element). A chain's images are not separable in its stream: ``info``
   reports bytes per chain, and the flush per image against what per-image streams took.
 - **Streaming.** Each chain is coded into its own temporary file (memory: the models plus one
   chain per process); the header (which needs every length) is written first, then the chain

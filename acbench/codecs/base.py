@@ -236,7 +236,7 @@ class ConditionalCodec(nn.Module):
         """Entropy-code ``x``: ``{"strings": {"y": [bytes]*B, "z": [...]}, "shape",
         "likelihoods", "ref", "x_hat"}``; ``ref`` equals what :meth:`decompress` will hold.
 
-        ``streams``: one ``BufferedRansEncoder`` per batch item (:mod:`acbench.codecs.coder`);
+        ``streams``: one :class:`~acbench.codecs.coder.Stream` per batch item;
         each item's symbols are also appended to its stream, z before y, so that many images
         share one stream and one flush (the strings are returned as well)."""
         raise NotImplementedError
