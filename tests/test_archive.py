@@ -581,3 +581,24 @@ def test_decoded_pixels_differing_from_the_encoders_are_reported(made, runs, tmp
     res = decompress_archive(tmp_path / "drift.acb", tmp_path / "o", runs_root=runs[0])
     assert res["mismatch"] == [names[i] for i in arc.chains()[0]] and res["restored"] == len(names)
     assert "differ from the encoder's" in res["warnings"][0]
+
+
+def test_evaluation_rows_carry_each_images_share_of_its_chains_single_stream(runs):
+    """The runs' rows (real pipeline): ``bpp_stream`` beside ``bpp_real``; per chain and eval
+    variant the shares add up to whole 32-bit words, below the per-image strings (fewer flushes),
+    and y + z = total on every image."""
+    from acbench.store import Run, read_rows_csv
+
+    root, cond, base = runs
+    for run_id, evals in ((cond, {"chain", "full", "shuffled"}), (base, {"alone"})):
+        rows = read_rows_csv(Run(root, run_id).rows)
+        assert set(rows["eval"]) == evals and rows["bpp_stream"].notna().all()
+        px = rows["tile"] ** 2
+        rows = rows.assign(stream=rows["bpp_stream"] * px, real=rows["bpp_real"] * px)
+        tot = rows[rows["component"] == "total"]
+        for (_, _), g in tot.groupby(["eval", "chain_id"]):
+            bits = g["stream"].sum()
+            assert abs(bits - 32 * round(bits / 32)) < 1e-3 and bits < g["real"].sum()
+        parts = rows[rows["component"] != "total"].groupby(["eval", "image"])["stream"].sum()
+        whole = tot.set_index(["eval", "image"])["stream"]
+        assert np.allclose(parts.loc[whole.index].to_numpy(), whole.to_numpy())
