@@ -102,8 +102,9 @@ def make_images(folder: Path, n: int, size: int) -> int:
     return k
 
 
-def write_eval_split(folder: Path, run: Path) -> int:
-    """The eval tiles of ``run``'s data config as PNG, one sub-folder per class (the label)."""
+def write_eval_split(folder: Path, run: Path) -> tuple[int, int]:
+    """The eval tiles of ``run``'s data config as PNG, one sub-folder per class (the label);
+    returns their number and side."""
     import json
 
     from PIL import Image
@@ -116,7 +117,7 @@ def write_eval_split(folder: Path, run: Path) -> int:
     for i, (px, label) in enumerate(zip(evl.pixels, evl.labels, strict=True)):
         (folder / evl.classes[label]).mkdir(parents=True, exist_ok=True)
         Image.fromarray(px.transpose(1, 2, 0)).save(folder / evl.classes[label] / f"{i:04d}.png")
-    return len(evl)
+    return len(evl), int(evl.pixels.shape[-1])
 
 
 def size_table(info: dict[str, Any]) -> str:
@@ -179,14 +180,14 @@ def sizes_only(run: Path, images: int, size: int, eval_split: bool, jobs: int) -
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     try:
         src = work / "images"
-        n = write_eval_split(src, run) if eval_split else make_images(src, images, size)
+        n, size = write_eval_split(src, run) if eval_split else (make_images(src, images, size), size)
         t0 = time.perf_counter()
         compress_folder(src, work / "a.acb", run_dir=run, jobs=jobs)
         info = archive_info(work / "a.acb")
         secs = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    what = "the run's eval split" if eval_split else f"{n} crops of {size} px"
+    what = f"the run's eval split ({n} tiles of {size} px)" if eval_split else f"{n} crops of {size} px"
     return f"run {run.name}, {what}, compressed in {secs:.1f} s (jobs={jobs})\n" + size_table(info)
 
 
@@ -266,7 +267,7 @@ def measure(
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     try:
         src = work / "images"
-        n = write_eval_split(src, run_dir) if eval_split else make_images(src, images, size)
+        n, size = write_eval_split(src, run_dir) if eval_split else (make_images(src, images, size), size)
         files = [src / f for f in scan(src)]
         mb = n * size * size * 3 / 1e6
         ref = CompressAILoop(open_run(run_dir).codecs[0], files)
