@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from acbench.codecs import coder
@@ -67,12 +68,14 @@ def test_gaussian_indexes_at_the_table_boundaries():
     assert torch.equal(coder.gaussian_indexes(gc, scales), gc.build_indexes(scales))
 
 
-def test_stream_gives_compressais_buffered_bytes_and_decodes_image_by_image():
+@pytest.mark.parametrize("chunk", [coder.Stream.CHUNK, 7])
+def test_stream_gives_compressais_buffered_bytes_and_decodes_image_by_image(monkeypatch, chunk):
     """A :class:`coder.Stream` fed y and z of several images (two tables, interleaved) writes the
-    bytes of compressai's ``BufferedRansEncoder`` fed the same calls; a ``RansDecoder`` reads the
-    values back call by call, in the order they were written."""
+    bytes of compressai's ``BufferedRansEncoder`` fed the same calls, however its flush splits
+    them; a ``RansDecoder`` reads the values back call by call, in the order they were written."""
     from compressai.ans import BufferedRansEncoder
 
+    monkeypatch.setattr(coder.Stream, "CHUNK", chunk)
     m = _model()
     y, z, scales, means = _latents(m)
     gc, eb = m.base.gaussian_conditional, m.base.entropy_bottleneck

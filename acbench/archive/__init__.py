@@ -46,8 +46,8 @@ Decisions, and why:
 - **One stream per chain.** rANS is last-in first-out: the encoder keeps the
   chain's symbols and codes them backwards on ``flush``, so the decoder reads them forwards,
   image after image — decoding stays streaming (image k is written before k+1 is read) and a
-  chain decodes without the others. The encoder holds one chain's symbols in memory (two
-  list entries per latent element). A chain's images are not separable in its stream: ``info``
+  chain decodes without the others. The encoder holds one chain's symbols in memory (8 bytes
+  per latent element, twice that while flushing). A chain's images are not separable in its stream: ``info``
   reports bytes per chain, and the flush per image against what per-image streams took.
 - **Streaming.** Each chain is coded into its own temporary file (memory: the models plus one
   chain per process); the header (which needs every length) is written first, then the chain

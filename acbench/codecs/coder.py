@@ -21,6 +21,7 @@ decoder reads them in the order they were written, image after image.
 from __future__ import annotations
 
 import weakref
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,38 +49,49 @@ def tables(em: EntropyModel) -> tuple[list[list[int]], list[int], list[int]]:
 class Stream:
     """One rANS stream fed by many calls (images, components): ``flush()`` gives its bytes.
 
-    The bytes of compressai's ``BufferedRansEncoder`` fed the same calls, made faster: that
-    encoder converts the CDF tables from Python on every call (most of a small image's coding
-    time), so this one only keeps the symbols and codes them all in one call on ``flush``,
-    with the tables of every call (kept by identity: :func:`tables` caches them) side by side.
+    The bytes of compressai's ``BufferedRansEncoder`` fed the same calls, made faster and
+    smaller: that encoder converts the CDF tables from Python on every call (most of a small
+    image's coding time), so this one keeps the symbols (4 bytes each, with their table index)
+    and hands them over on ``flush`` in a few large calls, with the tables of every call (kept by
+    identity: :func:`tables` caches them) side by side. rANS bytes do not depend on how the
+    symbols are split into calls.
     """
 
+    CHUNK = 1 << 20  # symbols per call on flush: the tables' conversion is paid once per chunk
+
     def __init__(self) -> None:
-        self._parts: list[tuple[list[int], list[int], tuple[Any, Any, Any]]] = []
+        self._parts: list[tuple[array, array, tuple[Any, Any, Any]]] = []
 
     def encode_with_indexes(
         self, symbols: list[int], indexes: list[int], cdfs: Any, lengths: Any, offsets: Any
     ) -> None:
-        self._parts.append((symbols, indexes, (cdfs, lengths, offsets)))
+        self._parts.append((array("i", symbols), array("i", indexes), (cdfs, lengths, offsets)))
 
     def flush(self) -> bytes:
-        from compressai.ans import RansEncoder
+        from compressai.ans import BufferedRansEncoder
 
         first: dict[int, int] = {}  # id of a table -> its first row in the merged table
         cdf: list[list[int]] = []
         lengths: list[int] = []
         offsets: list[int] = []
-        symbols: list[int] = []
-        indexes: list[int] = []
-        for sym, idx, (c, n, o) in self._parts:
+        for _, _, (c, n, o) in self._parts:
             if id(c) not in first:
                 first[id(c)] = len(cdf)
                 cdf, lengths, offsets = cdf + list(c), lengths + list(n), offsets + list(o)
+        enc = BufferedRansEncoder()
+        symbols: list[int] = []
+        indexes: list[int] = []
+        for sym, idx, (c, _, _) in self._parts:
             shift = first[id(c)]
             symbols += sym
             indexes += [i + shift for i in idx] if shift else idx
+            if len(symbols) >= self.CHUNK:
+                enc.encode_with_indexes(symbols, indexes, cdf, lengths, offsets)
+                symbols, indexes = [], []
+        if symbols:
+            enc.encode_with_indexes(symbols, indexes, cdf, lengths, offsets)
         self._parts = []
-        return RansEncoder().encode_with_indexes(symbols, indexes, cdf, lengths, offsets)
+        return enc.flush()
 
 
 def stream_encoders(n: int) -> list[Stream]:
