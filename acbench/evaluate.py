@@ -5,16 +5,26 @@ later position by the conditional codec given the *decoded* state of its predece
 chains of one length are coded together, one position at a time, as a batch: the coder is
 called once per position instead of once per image. Reconstructions and PSNR come from the
 decoder, never from the encoder.
+
+Two real rates per image. ``bpp_real``: the image's own strings (one rANS stream per image and
+component, each with its flush). ``bpp_stream``: every chain coded as one rANS stream
+(:mod:`acbench.codecs.coder`, one flush per chain, as ``acbench compress`` writes it), its bits
+shared out to the chain's images — each image's estimate plus an equal share of the stream's
+excess over the chain's estimate (the flush, and the coder's small loss), split between y and z
+in proportion to their estimates — so that the shares of a chain sum to its stream exactly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from acbench.codecs import coder
 from acbench.codecs.base import ConditionalCodec, RefState, pad_to
 
 
@@ -26,6 +36,7 @@ class Coded:
     bits_real: dict[str, float]
     x_hat: torch.Tensor  # [3, H, W] in [0, 1], cropped
     ref: RefState
+    bits_stream: dict[str, float] | None = None  # its share of its chain's single stream
 
 
 def _psnr(x: torch.Tensor, x_hat: torch.Tensor) -> float:
@@ -48,11 +59,16 @@ def _bits(lik: torch.Tensor) -> torch.Tensor:
 
 
 def code_batch(
-    model: ConditionalCodec, x: torch.Tensor, ref: RefState | None, need_x_hat: bool = False
+    model: ConditionalCodec,
+    x: torch.Tensor,
+    ref: RefState | None,
+    need_x_hat: bool = False,
+    streams: Sequence[Any] | None = None,
 ) -> list[Coded]:
-    """Encode and decode a batch of same-size images (each given its own reference)."""
+    """Encode and decode a batch of same-size images (each given its own reference); each
+    image's symbols are also appended to ``streams[i]`` when given."""
     xp, (h, w) = pad_to(x.to(next(model.parameters()).device), model.stride)
-    enc = model.compress(xp, ref, need_x_hat=need_x_hat)
+    enc = model.compress(xp, ref, need_x_hat=need_x_hat, streams=streams)
     dec = model.decompress(enc["strings"], enc["shape"], ref)
     est = {k: _bits(v) for k, v in enc["likelihoods"].items()}
     out = []
@@ -65,6 +81,18 @@ def code_batch(
                 ref=dec["ref"].row(i),
             )
         )
+    return out
+
+
+def stream_shares(est: Sequence[dict[str, float]], stream_bits: float) -> list[dict[str, float]]:
+    """A chain's single-stream bits shared out to its images (``est``: their estimated bits per
+    component): each image gets its estimate plus an equal share of the excess, split between
+    components in proportion to their estimates. The shares sum to ``stream_bits``."""
+    excess = (stream_bits - sum(sum(e.values()) for e in est)) / len(est)
+    out = []
+    for e in est:
+        tot = sum(e.values())
+        out.append({k: v + excess * (v / tot if tot > 0 else 1 / len(e)) for k, v in e.items()})
     return out
 
 
@@ -125,10 +153,12 @@ def code_chains(
             ids = cids[b0 : b0 + batch]
             imgs = np.stack([order[chains[c]] for c in ids])  # [b, glen]
             ref: RefState | None = None
+            streams = coder.stream_encoders(len(ids))  # one rANS stream per chain
+            start = len(results)
             for pos in range(glen):
                 x = torch.from_numpy(pixels[imgs[:, pos]]).float().div_(255.0)
                 if pos == 0:
-                    coded = code_batch(first, x, None, need_x_hat=need_x_hat)
+                    coded = code_batch(first, x, None, need_x_hat=need_x_hat, streams=streams)
                 else:
                     if shuffle_from is not None:
                         n = len(order)
@@ -138,10 +168,16 @@ def code_chains(
                             j = j + 1 if j >= img else j  # any image but itself
                             others.append(shuffle_from[j])
                         ref = _stack_refs(others)
-                    coded = code_batch(model, x, ref, need_x_hat=need_x_hat)
+                    coded = code_batch(model, x, ref, need_x_hat=need_x_hat, streams=streams)
                 for i, c in enumerate(coded):
                     results.append((int(imgs[i, pos]), ids[i], pos + 1, c))
                 ref = _stack_refs([c.ref for c in coded])
+            # results[start:] is position-major: chain i's images sit at i, i + len(ids), ...
+            for i, enc in enumerate(streams):
+                mine = [results[j][3] for j in range(start + i, len(results), len(ids))]
+                shares = stream_shares([c.bits_est for c in mine], 8.0 * len(enc.flush()))
+                for c, sh in zip(mine, shares, strict=True):
+                    c.bits_stream = sh
     return results
 
 
@@ -155,6 +191,10 @@ def rows_of(results: list[tuple[int, int, int, Coded]], pixels: np.ndarray, labe
         for comp in ("y", "z", "total"):
             est = sum(c.bits_est.values()) if comp == "total" else c.bits_est[comp]
             real = sum(c.bits_real.values()) if comp == "total" else c.bits_real[comp]
+            stream = {}
+            if c.bits_stream is not None:
+                bits = sum(c.bits_stream.values()) if comp == "total" else c.bits_stream[comp]
+                stream = {"bpp_stream": bits / (h * w)}
             rows.append(
                 {
                     "image": img,
@@ -164,6 +204,7 @@ def rows_of(results: list[tuple[int, int, int, Coded]], pixels: np.ndarray, labe
                     "component": comp,
                     "bpp_est": est / (h * w),
                     "bpp_real": real / (h * w),
+                    **stream,
                     "psnr": psnr,
                     "ms_ssim": msssim,
                 }

@@ -70,6 +70,7 @@ IMAGE_COLUMNS = (
     "component",
     "bpp_est",
     "bpp_real",
+    "bpp_stream",  # share of its chain's single rANS stream; absent from rows made before it
     "psnr",
     "ms_ssim",
 )

@@ -83,6 +83,19 @@ def check_codec(
         )
     coded = code_batch(cond, x, first["ref"])
     assert len(coded) == 2 and all(np.isfinite(c.bits_est["y"]) for c in coded)
+    # single streams: two images per stream (first, then conditioned), decoded image by image
+    from acbench.codecs import coder
+
+    encs = coder.stream_encoders(2)
+    a = base.compress(x, need_x_hat=True, streams=encs)
+    b = cond.compress(x, a["ref"], need_x_hat=True, streams=encs)
+    assert a["strings"] == first["strings"], f"{codec}: streams change the per-image strings"
+    decs = coder.stream_decoders([e.flush() for e in encs])
+    da = base.decompress(None, a["shape"], None, streams=decs)
+    db = cond.decompress(None, b["shape"], da["ref"], streams=decs)
+    assert torch.equal(da["x_hat"], a["x_hat"]) and torch.equal(db["x_hat"], b["x_hat"]), (
+        f"{codec}/{mixer}@{sites}: decoding a single stream differs from encoding"
+    )
 
 
 def check_ordering(name: str, n: int = 60, dim: int = 8, seed: int = 0) -> None:

@@ -1,7 +1,7 @@
 """Archive throughput and overhead, side by side with CompressAI's per-image ``compress`` loop.
 
     python benchmarks/bench_archive.py [--quick] [--run RUNS/ID] [--images 48] [--size 128]
-                                       [--jobs 2] [--rounds 3]
+                                       [--jobs 2] [--rounds 3] [--eval-split] [--sizes-only]
 
 Without ``--run`` it trains a small conditional run (MSHP N=32, M=48, random ordering, chain 4)
 with the real pipeline under ``.cache/bench-archive`` (reused by later invocations). Inputs are
@@ -20,6 +20,16 @@ As in ``benchlib``: arms alternate in ABBA order round by round, figures are med
 medians of per-round ratios (min–max), > 1 means acbench is faster. ``rows(quick)`` feeds
 ``benchmarks/run_all.py``. Overhead = archive size − Σ bitstream bytes (header, checksums, names;
 no embedded model).
+
+Sizes, single stream vs per-image streams: the archive codes each chain as one rANS stream;
+the same images coded with one stream per image and component (format 1) cost the per-image
+strings, measured in the same pass. The table puts both side by side: bitstream bytes, the
+archive (for per-image streams: this archive with its streams swapped, format 1's per-item
+lengths and checksums not counted), the flush per image (stream bytes over the model's
+estimate), and against each image coded alone by the baseline (per-image strings, one stream
+per image, one stream per chain as here) and the multiset bound log2(N!)/N. ``--eval-split``
+compresses the run's own eval split (its data config) instead of crops; ``--sizes-only``
+compresses once and prints only that table.
 """
 
 from __future__ import annotations
@@ -92,6 +102,95 @@ def make_images(folder: Path, n: int, size: int) -> int:
     return k
 
 
+def write_eval_split(folder: Path, run: Path) -> tuple[int, int]:
+    """The eval tiles of ``run``'s data config as PNG, one sub-folder per class (the label);
+    returns their number and side."""
+    import json
+
+    from PIL import Image
+
+    from acbench.config import DataConfig
+    from acbench.data.cache import load_splits
+
+    data = json.loads((run / "config.json").read_text())["data"]
+    _, _, evl = load_splits(DataConfig(**data))
+    for i, (px, label) in enumerate(zip(evl.pixels, evl.labels, strict=True)):
+        (folder / evl.classes[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(px.transpose(1, 2, 0)).save(folder / evl.classes[label] / f"{i:04d}.png")
+    return len(evl), int(evl.pixels.shape[-1])
+
+
+def size_table(info: dict[str, Any]) -> str:
+    """Single stream per chain vs per-image streams, side by side (markdown)."""
+    from acbench.analysis.bd import multiset_bits
+
+    n, px = info["images"], info["pixels"]
+    file_after = info["bytes"] - info["trailing_bytes"]
+    file_before = file_after - info["stream_bytes"] + info["image_stream_bytes"]
+    base = {
+        "per-image strings": info["bpp_baseline_real"],
+        "one stream per image": info["bpp_baseline_stream"],
+        "one stream per chain": info["bpp_baseline_chain_stream"],
+    }
+    ms = multiset_bits(n)
+
+    def vs(bpp: float, ref: float | None) -> str:
+        return "n/a" if not ref else f"{100 * (bpp / ref - 1):+.2f} %"
+
+    rows = [
+        ("bitstream bytes", f"{info['image_stream_bytes']:,}", f"{info['stream_bytes']:,}"),
+        ("archive bytes", f"{file_before:,} (streams swapped)", f"{file_after:,}"),
+        ("archive bpp", f"{8 * file_before / px:.4f}", f"{8 * file_after / px:.4f}"),
+        (
+            "flush per image (B over the estimate)",
+            f"{info['flush_bytes_per_image_before']:.2f}",
+            f"{info['flush_bytes_per_image']:.2f}",
+        ),
+        *(
+            (f"file vs baseline alone, {k}", vs(8 * file_before / px, v), vs(8 * file_after / px, v))
+            for k, v in base.items()
+        ),
+    ]
+    head = [
+        f"{n} images, {px:,} px, {info['chains']} chains of <= {info['chain_length']}; model estimate "
+        f"{info['bpp_est']:.4f} bpp, baseline estimate "
+        + (f"{info['bpp_baseline_est']:.4f} bpp" if info["bpp_baseline_est"] else "n/a")
+        + (
+            f" (content: {100 * (info['bpp_est'] / info['bpp_baseline_est'] - 1):+.2f} %)"
+            if info["bpp_baseline_est"]
+            else ""
+        ),
+        f"multiset bound log2(N!)/N = {ms:.2f} bits/image = {ms / 8:.2f} B/image"
+        + (
+            f" = {100 * ms * n / px / info['bpp_baseline_real']:.2f} % of the baseline alone"
+            if info["bpp_baseline_real"]
+            else ""
+        ),
+        "",
+        f"| {'':<44} | {'per-image streams (format 1)':>30} | {'one stream per chain':>22} |",
+        f"|{'-' * 46}|{'-' * 32}|{'-' * 24}|",
+    ]
+    return "\n".join(head + [f"| {a:<44} | {b:>30} | {c:>22} |" for a, b, c in rows])
+
+
+def sizes_only(run: Path, images: int, size: int, eval_split: bool, jobs: int) -> str:
+    """Compress once (with the baseline-alone estimate) and return :func:`size_table`."""
+    from acbench.archive import archive_info, compress_folder
+
+    work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
+    try:
+        src = work / "images"
+        n, size = write_eval_split(src, run) if eval_split else (make_images(src, images, size), size)
+        t0 = time.perf_counter()
+        compress_folder(src, work / "a.acb", run_dir=run, jobs=jobs)
+        info = archive_info(work / "a.acb")
+        secs = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    what = f"the run's eval split ({n} tiles of {size} px)" if eval_split else f"{n} crops of {size} px"
+    return f"run {run.name}, {what}, compressed in {secs:.1f} s (jobs={jobs})\n" + size_table(info)
+
+
 class CompressAILoop:
     """The reference: per-image ``compress`` then ``decompress`` of the baseline's compressai module."""
 
@@ -156,6 +255,7 @@ def measure(
     jobs: int = 2,
     rounds: int = 3,
     steps: int = 200,
+    eval_split: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows (``benchlib.Row`` fields) and extra figures for the printed table."""
     os.environ.setdefault("ACBENCH_CACHE", str(ROOT / ".cache" / "test-data"))
@@ -167,7 +267,7 @@ def measure(
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     try:
         src = work / "images"
-        n = make_images(src, images, size)
+        n, size = write_eval_split(src, run_dir) if eval_split else (make_images(src, images, size), size)
         files = [src / f for f in scan(src)]
         mb = n * size * size * 3 / 1e6
         ref = CompressAILoop(open_run(run_dir).codecs[0], files)
@@ -258,6 +358,14 @@ def measure(
             "note": f"{100 * over / info['bytes']:.1f} % of the file ({n} images of {size} px)",
         },
         {
+            "name": "flush per image, one stream per chain (vs per-image streams)",
+            "acbench": info["flush_bytes_per_image"],
+            "reference": info["flush_bytes_per_image_before"],
+            "unit": "B",
+            "ratio": info["flush_bytes_per_image_before"] / info["flush_bytes_per_image"],
+            "note": "bitstream bytes over the model's estimate, per image",
+        },
+        {
             "name": "archive file bpp (vs compressai per-image bitstreams)",
             "acbench": info["bpp_file"],
             "reference": cai_bpp,
@@ -293,10 +401,19 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="also time this many parallel processes")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=200, help="baseline training steps of the default run")
+    ap.add_argument("--eval-split", action="store_true", help="code the run's eval split (needs --run)")
+    ap.add_argument("--sizes-only", action="store_true", help="compress once; print only the size table")
     a = ap.parse_args()
     import torch
 
-    rws, x = measure(a.quick, a.run, a.images, a.size, a.jobs, a.rounds, a.steps)
+    if a.eval_split and not a.run:
+        ap.error("--eval-split needs --run")
+    if a.sizes_only:
+        os.environ.setdefault("ACBENCH_CACHE", str(ROOT / ".cache" / "test-data"))
+        run = a.run or make_run(ROOT / ".cache" / "bench-archive", a.steps)
+        print(sizes_only(run, a.images, a.size, a.eval_split, a.jobs))
+        return
+    rws, x = measure(a.quick, a.run, a.images, a.size, a.jobs, a.rounds, a.steps, a.eval_split)
     info = x["info"]
     print(
         f"\n{x['n']} images of {x['size']}x{x['size']} px ({x['mb']:.2f} MB raw RGB), run {x['run']} "
@@ -330,6 +447,7 @@ def main() -> None:
         f"{info['bpp_est']:.4f}; each image alone with the baseline: {info['bpp_baseline_real']:.4f} real "
         f"(compressai loop {x['cai_bpp']:.4f}), {info['bpp_baseline_est']:.4f} estimated"
     )
+    print("\n" + size_table(info))
     if any(math.isnan(r.get("ratio", 0.0)) for r in rws):
         raise SystemExit(1)
 

@@ -926,6 +926,8 @@ def archive(p: Profile) -> list[Row]:
     rows, cols = [], None
     for line in out.stdout.splitlines():
         if not line.startswith("|"):
+            if rows:  # the throughput table ended (the size table after it is not throughput)
+                break
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cols is None:

@@ -179,16 +179,20 @@ def test_bitstreams_and_psnr_equal_evaluation(made, restored, photos, runs):
         torch.set_num_threads(n)
     out = restored[0]
     psnrs = []
+    stream_bits = np.zeros(info["chains"])
     for img, cid, pos, coded in res:
         it = items[img]
         assert (cid, pos) == (it["chain"], it["position"])
-        assert sum(coded.bits_real.values()) == 8 * it["bytes"]  # the very same bitstreams
+        stream_bits[cid] += sum(coded.bits_stream.values())
         x = torch.from_numpy(pixels[img]).float() / 255
         want = eval_psnr(x, coded.x_hat)
         got = _psnr(np.asarray(Image.open(out / it["name"])), pixels[img].transpose(1, 2, 0))
         assert got == pytest.approx(want, abs=0.01)
         psnrs.append(want)
     assert info["psnr_mean"] == pytest.approx(np.mean(psnrs), abs=0.01)
+    # the very same single streams (and per-image strings), chain by chain
+    assert stream_bits == pytest.approx([8 * c["bytes"] for c in info["streams"]], abs=1e-6)
+    assert sum(sum(c.bits_real.values()) for *_, c in res) == 8 * info["image_stream_bytes"]
 
 
 def test_decompressing_twice_gives_identical_files(made, restored, runs, tmp_path):
@@ -232,11 +236,15 @@ def test_info_reports_file_bpp_and_overhead(made):
     size = path.stat().st_size
     assert info["bytes"] == summary["bytes"] == size and info["complete"]
     assert info["bpp_file"] == pytest.approx(8 * size / info["pixels"]) == pytest.approx(summary["bpp_file"])
-    assert info["overhead_bytes"] == size - sum(it["bytes"] for it in info["items"])
+    assert info["overhead_bytes"] == size - sum(c["bytes"] for c in info["streams"])
+    assert info["stream_bytes"] < info["image_stream_bytes"]  # one flush per chain, not two per image
+    assert 0 < info["flush_bytes_per_image"] < info["flush_bytes_per_image_before"]
+    assert info["bpp_baseline_chain_stream"] < info["bpp_baseline_stream"] < info["bpp_baseline_real"]
     assert info["bpp_baseline_real"] > 0 and info["bpp_est"] > 0
     assert info["chains"] == 4 and info["chain_length"] == 3 and info["model"]["run_id"] == summary["run_id"]
     text = format_info(info, max_items=0)
     assert "misc/deep/rocket.jpg.png" in text and "each image alone" in text
+    assert "one rANS stream per chain" in text and "per-image streams" in text
     assert "bpp       file" in format_info(summary) and "misc/" not in format_info(summary)
 
 
@@ -266,37 +274,70 @@ def test_truncated_archive(made, runs, tmp_path):
         (tmp_path / "t.acb").write_bytes(raw[:cut])
         with pytest.raises(ArchiveError, match="not an acbench archive|truncated"):
             decompress_archive(tmp_path / "t.acb", tmp_path / "o", runs_root=runs[0])
-    cut = len(raw) - 30  # inside the last bitstream
-    (tmp_path / "t.acb").write_bytes(raw[:cut])
-    assert not archive_info(tmp_path / "t.acb")["complete"]
-    with pytest.raises(ArchiveError, match="truncated.*--skip-corrupt"):
-        decompress_archive(tmp_path / "t.acb", tmp_path / "o", runs_root=runs[0])
-    assert not (tmp_path / "o").exists()  # nothing written before failing
+    names = arc.header["items"]["name"]
+    chains = arc.chains()
+    for cut in (len(raw) - 3, arc.stream_offsets()[-2] + 5):  # inside the last / last-but-one stream
+        (tmp_path / "t.acb").write_bytes(raw[:cut])
+        assert not archive_info(tmp_path / "t.acb")["complete"]
+        with pytest.raises(ArchiveError, match="truncated.*--skip-corrupt") as e:
+            decompress_archive(tmp_path / "t.acb", tmp_path / "o", runs_root=runs[0])
+        assert "\n" not in str(e.value)  # one line
+        assert not (tmp_path / "o").exists()  # nothing written before failing
+    # the cut lies in chain -2: it and the last chain are lost, every earlier chain restored
     res = decompress_archive(tmp_path / "t.acb", tmp_path / "o", runs_root=runs[0], skip_corrupt=True)
-    last = arc.header["items"]["name"][-1]
-    assert [x["name"] for x in res["lost"]] == [last] and res["restored"] == arc.n - 1
+    lost = [names[i] for ch in chains[-2:] for i in ch]
+    assert [x["name"] for x in res["lost"]] == lost and res["restored"] == arc.n - len(lost)
+    assert res["lost"][0]["reason"] == "truncated: the archive ends inside its chain's stream"
 
 
-def test_flipped_bitstream_byte_names_item_and_its_dependents(made, runs, tmp_path):
+@pytest.mark.parametrize("where", [0, 0.5, -1])
+def test_flipped_stream_bit_loses_its_chain_only(made, runs, tmp_path, where):
     path = made[0]
     arc = read_header(path)
-    chain0 = arc.chains()[0]
-    victim = chain0[1]  # position 2 of chain 0: position 3 depends on it
+    chain0 = arc.chains()[0]  # chain 0's stream: its start, middle, last byte
+    n = arc.header["streams"][0]
     raw = bytearray(path.read_bytes())
-    raw[arc.item_offsets()[victim] + 1] ^= 0x10
+    raw[arc.stream_offsets()[0] + (int(where * n) if where >= 0 else n - 1)] ^= 0x10
     bad = tmp_path / "bad.acb"
     bad.write_bytes(bytes(raw))
     names = arc.header["items"]["name"]
-    with pytest.raises(ArchiveError, match=f"{names[victim]}: bitstream checksum mismatch"):
+    with pytest.raises(ArchiveError, match=f"{names[chain0[0]]}: chain stream checksum mismatch") as e:
         decompress_archive(bad, tmp_path / "o", runs_root=runs[0])
+    assert "\n" not in str(e.value) and "--skip-corrupt" in str(e.value)
+    assert not (tmp_path / "o").exists()
     res = decompress_archive(bad, tmp_path / "o", runs_root=runs[0], skip_corrupt=True)
     lost = {x["name"]: x["reason"] for x in res["lost"]}
     assert lost == {
-        names[victim]: "bitstream checksum mismatch",
-        names[chain0[2]]: f"depends on {names[victim]} (same chain)",
+        names[chain0[0]]: "chain stream checksum mismatch",
+        **{names[i]: f"depends on {names[chain0[0]]} (same chain)" for i in chain0[1:]},
     }
-    assert res["restored"] == arc.n - 2
+    assert res["restored"] == arc.n - len(chain0) and not res["mismatch"]
     assert sorted(_files(tmp_path / "o")) == sorted(set(names) - set(lost))
+
+
+def test_swapped_chain_streams_are_refused(made, runs, tmp_path):
+    """Two chains' streams exchanged in the payload (a reordering copy tool): both are refused."""
+    path = made[0]
+    arc = read_header(path)
+    offs, lens = arc.stream_offsets(), arc.header["streams"]
+    raw = path.read_bytes()
+    a, b = (raw[offs[i] : offs[i] + lens[i]] for i in (0, 1))
+    swapped = raw[: offs[0]] + b + a + raw[offs[1] + lens[1] :]
+    assert len(swapped) == len(raw) and swapped != raw
+    (tmp_path / "s.acb").write_bytes(swapped)
+    names, chains = arc.header["items"]["name"], arc.chains()
+    with pytest.raises(ArchiveError, match="chain stream checksum mismatch") as e:
+        decompress_archive(tmp_path / "s.acb", tmp_path / "o", runs_root=runs[0])
+    assert "\n" not in str(e.value) and f"{len(chains[0]) + len(chains[1])} of {arc.n} images" in str(e.value)
+    res = decompress_archive(tmp_path / "s.acb", tmp_path / "o", runs_root=runs[0], skip_corrupt=True)
+    assert sorted(x["name"] for x in res["lost"]) == sorted(names[i] for ch in chains[:2] for i in ch)
+    assert not res["mismatch"]
+    # the same exchange inside one stream (its halves): refused too
+    half = lens[0] // 2
+    inner = raw[: offs[0]] + a[half:] + a[:half] + raw[offs[0] + lens[0] :]
+    (tmp_path / "h.acb").write_bytes(inner)
+    with pytest.raises(ArchiveError, match=f"{names[chains[0][0]]}: chain stream checksum mismatch"):
+        decompress_archive(tmp_path / "h.acb", tmp_path / "o2", runs_root=runs[0])
 
 
 def test_flipped_header_byte_is_refused(made, runs, tmp_path):
@@ -313,6 +354,26 @@ def test_newer_format_version_is_refused(made, tmp_path):
     _rewrite(made[0], tmp_path / "v.acb", version=FORMAT_VERSION + 1)
     with pytest.raises(ArchiveError, match=f"version {FORMAT_VERSION + 1}, newer.*upgrade acbench"):
         archive_info(tmp_path / "v.acb")
+
+
+@pytest.mark.parametrize("version", [1, 0])
+def test_old_or_unknown_format_version_is_refused_in_one_line(made, runs, tmp_path, version):
+    assert FORMAT_VERSION == 2
+    _rewrite(made[0], tmp_path / "v.acb", version=version)
+    want = (
+        "format version 1 \\(one rANS stream per image and component\\), which this acbench no "
+        "longer reads \\(it reads version 2\\)"
+        if version == 1
+        else "invalid format version 0"
+    )
+    for call in (
+        lambda: archive_info(tmp_path / "v.acb"),
+        lambda: decompress_archive(tmp_path / "v.acb", tmp_path / "o", runs_root=runs[0]),
+    ):
+        with pytest.raises(ArchiveError, match=want) as e:
+            call()
+        assert "\n" not in str(e.value)
+    assert not (tmp_path / "o").exists()
 
 
 def test_model_hash_mismatch_and_missing_model(made, runs, tmp_path):
@@ -520,3 +581,24 @@ def test_decoded_pixels_differing_from_the_encoders_are_reported(made, runs, tmp
     res = decompress_archive(tmp_path / "drift.acb", tmp_path / "o", runs_root=runs[0])
     assert res["mismatch"] == [names[i] for i in arc.chains()[0]] and res["restored"] == len(names)
     assert "differ from the encoder's" in res["warnings"][0]
+
+
+def test_evaluation_rows_carry_each_images_share_of_its_chains_single_stream(runs):
+    """The runs' rows (real pipeline): ``bpp_stream`` beside ``bpp_real``; per chain and eval
+    variant the shares add up to whole 32-bit words, below the per-image strings (fewer flushes),
+    and y + z = total on every image."""
+    from acbench.store import Run, read_rows_csv
+
+    root, cond, base = runs
+    for run_id, evals in ((cond, {"chain", "full", "shuffled"}), (base, {"alone"})):
+        rows = read_rows_csv(Run(root, run_id).rows)
+        assert set(rows["eval"]) == evals and rows["bpp_stream"].notna().all()
+        px = rows["tile"] ** 2
+        rows = rows.assign(stream=rows["bpp_stream"] * px, real=rows["bpp_real"] * px)
+        tot = rows[rows["component"] == "total"]
+        for (_, _), g in tot.groupby(["eval", "chain_id"]):
+            bits = g["stream"].sum()
+            assert abs(bits - 32 * round(bits / 32)) < 1e-3 and bits < g["real"].sum()
+        parts = rows[rows["component"] != "total"].groupby(["eval", "image"])["stream"].sum()
+        whole = tot.set_index(["eval", "image"])["stream"]
+        assert np.allclose(parts.loc[whole.index].to_numpy(), whole.to_numpy())

@@ -57,15 +57,23 @@ def encode_chain(
     path: str,
     baseline: bool,
     tick: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Code one chain into ``path``; one record per item (in chain order)."""
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Code one chain into ``path`` as one rANS stream.
+
+    Returns:
+        one record per item (in chain order) and the stream's ``bytes`` and ``crc32`` (with
+        ``baseline``, also ``base_bytes``: the chain's images coded alone by the baseline into
+        one stream of their own, the flush-matched anchor).
+    """
     import torch
 
+    from acbench.codecs import coder as rans
     from acbench.codecs.base import pad_to
 
     recs = []
     ref, pix = None, 0
-    with open(path, "wb") as f, torch.inference_mode():
+    stream, base_chain = rans.stream_encoders(2)
+    with torch.inference_mode():
         for pos, rel in enumerate(items):
             a, mode = read_image(Path(src) / rel)
             h, w = a.shape[:2]
@@ -73,19 +81,18 @@ def encode_chain(
                 raise ArchiveError(f"{rel}: {w}x{h} px is larger than {MAX_SIDE} px a side; downscale it")
             model = coder.first if pos == 0 else coder.conditional
             xp, _ = pad_to(_chw(a), model.stride)
-            enc = model.compress(xp, ref, need_x_hat=True)
-            keys = sorted(enc["strings"])
-            blobs = [bytes(enc["strings"][k][0]) for k in keys]
-            data = b"".join(blobs)
-            f.write(data)
+            alone = rans.stream_encoders(1)[0] if baseline else None
+            sink = rans.Tee(stream, alone, base_chain) if (pos == 0 and alone is not None) else stream
+            enc = model.compress(xp, ref, need_x_hat=True, streams=[sink])
             rec_px = _to_uint8(enc["x_hat"][0, :, :h, :w])
             bits = sum(_bits(v) for v in enc["likelihoods"].values())
+            own = sum(len(v[0]) for v in enc["strings"].values())  # per-image streams, for info
             if pos == 0 or not baseline:
-                base_bits, base_bytes = (bits, len(data)) if pos == 0 else (None, None)
+                base_bits, base_bytes = (bits, own) if pos == 0 else (None, None)
             else:
-                b = coder.first.compress(xp)
+                b = coder.first.compress(xp, streams=[rans.Tee(alone, base_chain)])
                 base_bits = sum(_bits(v) for v in b["likelihoods"].values())
-                base_bytes = sum(len(b["strings"][k][0]) for k in b["strings"])
+                base_bytes = sum(len(v[0]) for v in b["strings"].values())
             pix = zlib.crc32(rec_px.tobytes(), pix)
             recs.append(
                 {
@@ -94,66 +101,76 @@ def encode_chain(
                     "w": w,
                     "h": h,
                     "shape": [int(s) for s in enc["shape"]],
-                    "keys": keys,
-                    "len": [len(x) for x in blobs],
-                    "crc32": zlib.crc32(data),
+                    "image_bytes": own,
                     "chain_pix_crc32": pix,  # running: the last item's covers the chain
                     "psnr": _psnr(a, rec_px),
                     "bits_est": bits,
                     "base_bits_est": base_bits,
                     "base_bytes": base_bytes,
+                    "base_stream_bytes": len(alone.flush()) if alone is not None else None,
                 }
             )
             ref = enc["ref"]
             if tick:
                 tick()
-    return recs
+    data = stream.flush()
+    with open(path, "wb") as f:
+        f.write(data)
+    meta = {"bytes": len(data), "crc32": zlib.crc32(data)}
+    if baseline:
+        meta["base_bytes"] = len(base_chain.flush())
+    return recs, meta
 
 
 def decode_chain(
     coder: _Coder,
     archive: str,
     items: list[dict[str, Any]],
+    stream: tuple[int, int, int],
     pix_crc32: int,
     tick: Callable[[], None] | None = None,
 ) -> list[tuple[str, str]]:
-    """Decode the items of one chain (stopping at the first bad one); ``(status, detail)`` each.
+    """Decode the items of one chain from its stream, image after image; ``(status, detail)`` each.
 
-    ``items`` carry ``name``, ``offset``, ``len``, ``keys``, ``crc32``, ``w``, ``h``, ``shape``
-    and ``target``; ``pix_crc32`` is the crc32 of the encoder's reconstructions of the whole
-    chain. Status: ``ok``, ``mismatch`` (written, but the chain's pixels differ from the
-    encoder's), ``corrupt`` / ``failed`` (not written), ``lost`` (an earlier item failed).
+    ``items`` carry ``name``, ``w``, ``h``, ``shape`` and ``target``; ``stream`` is the chain's
+    (offset, bytes, crc32) in ``archive``; ``pix_crc32`` is the crc32 of the encoder's
+    reconstructions of the whole chain. Status: ``ok``, ``mismatch`` (written, but the chain's
+    pixels differ from the encoder's), ``corrupt`` / ``failed`` (not written), ``lost`` (an
+    earlier item of the chain failed, or its stream is corrupt).
     """
     import torch
 
+    from acbench.codecs import coder as rans
+
+    offset, size, crc = stream
+    with open(archive, "rb") as f:
+        f.seek(offset)
+        data = f.read(size)
+    why = ""
+    if len(data) < size:
+        why = "truncated: the archive ends inside its chain's stream"
+    elif zlib.crc32(data) != crc:
+        why = "chain stream checksum mismatch"
+    if why:
+        first = items[0]["name"]
+        return [("corrupt", why)] + [("lost", f"depends on {first} (same chain)")] * (len(items) - 1)
     out: list[tuple[str, str]] = []
     ref, pix = None, 0
-    with open(archive, "rb") as f, torch.inference_mode():
+    (dec,) = rans.stream_decoders([data])
+    with torch.inference_mode():
         for pos, it in enumerate(items):
             if out and out[-1][0] in ("corrupt", "failed", "lost"):
                 out.append(("lost", f"depends on {items[pos - 1]['name']} (same chain)"))
                 continue
-            f.seek(it["offset"])
-            data = f.read(sum(it["len"]))
-            if len(data) < sum(it["len"]):
-                out.append(("corrupt", "truncated: the archive ends inside its bitstream"))
-                continue
-            if zlib.crc32(data) != it["crc32"]:
-                out.append(("corrupt", "bitstream checksum mismatch"))
-                continue
-            strings, o = {}, 0
-            for k, n in zip(it["keys"], it["len"]):
-                strings[k] = [data[o : o + n]]
-                o += n
             model = coder.first if pos == 0 else coder.conditional
             try:
-                dec = model.decompress(strings, tuple(it["shape"]), ref)
-                px = _to_uint8(dec["x_hat"][0, :, : it["h"], : it["w"]])
+                res = model.decompress(None, tuple(it["shape"]), ref, streams=[dec])
+                px = _to_uint8(res["x_hat"][0, :, : it["h"], : it["w"]])
             except Exception as e:  # a crc-valid but undecodable stream (wrong model, forged file)
                 out.append(("failed", f"decoding failed ({type(e).__name__}: {e})"))
                 continue
             _write_png(Path(it["target"]), px)
-            ref = dec["ref"]
+            ref = res["ref"]
             pix = zlib.crc32(px.tobytes(), pix)
             out.append(("ok", ""))
             if tick:

@@ -147,7 +147,7 @@ def compress_folder(
             (str(src), [names[i] for i in ch], str(tmpdir / f"{cid}.bin"), baseline_estimate)
             for cid, ch in enumerate(chains)
         ]
-        recs = _run_chains(
+        coded = _run_chains(
             encode_chain,
             tasks,
             [len(c) for c in chains],
@@ -157,7 +157,9 @@ def compress_folder(
             progress,
             "compress",
         )
-        _write_archive(out, run, chains, outs, recs, [t[2] for t in tasks], embed_model, how, note)
+        recs = [c[0] for c in coded]
+        streams = [c[1] for c in coded]
+        _write_archive(out, run, chains, outs, recs, streams, [t[2] for t in tasks], embed_model, how, note)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {k: v for k, v in archive_info(out).items() if k != "items"}
@@ -181,7 +183,7 @@ def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> di
 
     ``src`` is ``None`` when it equals the output name and only its suffix (``".jpg"``) when it
     differs from it only there; ``shape`` is left out when every z grid is the padded size over
-    ``stride``; the checksums are one hex string.
+    ``stride``. Items carry no stream lengths or checksums: their chain's stream does.
     """
     items: dict[str, Any] = {c: [r[c] for r in flat] for c in _COLS}
     items["name"] = names
@@ -198,18 +200,20 @@ def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> di
     items["src"] = src
     if any(r["shape"] != [-(-r["h"] // stride), -(-r["w"] // stride)] for r in flat):
         items["shape"] = [r["shape"] for r in flat]
-    items["crc32"] = "".join(f"{r['crc32']:08x}" for r in flat)
     return items
 
 
-def _totals(flat: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(flat: list[dict[str, Any]], streams: list[dict[str, int]]) -> dict[str, Any]:
     """Statistics for ``info``, kept as totals: per-image figures would cost bytes per image."""
     finite = [r["psnr"] for r in flat if math.isfinite(r["psnr"])]
-    complete = all(r["base_bits_est"] is not None for r in flat)
+    complete = all(r["base_stream_bytes"] is not None for r in flat)
     return {
+        "base_chain_bytes": sum(s["base_bytes"] for s in streams) if complete else None,
         "bits_est": round(sum(r["bits_est"] for r in flat), 1),
+        "image_bytes": sum(r["image_bytes"] for r in flat),
         "base_bits_est": round(sum(r["base_bits_est"] for r in flat), 1) if complete else None,
         "base_bytes": sum(r["base_bytes"] for r in flat) if complete else None,
+        "base_stream_bytes": sum(r["base_stream_bytes"] for r in flat) if complete else None,
         "psnr_mean": round(sum(finite) / len(finite), 3) if finite else None,
     }
 
@@ -220,15 +224,13 @@ def _write_archive(
     chains: list[list[int]],
     outs: list[str],
     recs: list[list[dict]],
+    streams: list[dict[str, int]],
     chain_files: list[str],
     embed: bool,
     how: str,
     note: str,
 ) -> None:
     flat = [r for chain in recs for r in chain]
-    keys = flat[0]["keys"]
-    if any(r["keys"] != keys for r in flat):
-        raise ArchiveError("the codec returned different stream names for different images")
     names = [outs[i] for ch in chains for i in ch]
     items = _pack_items(flat, names, run.codecs[1].stride)
     embedded, off = {}, 0
@@ -236,7 +238,6 @@ def _write_archive(
         for mf in (run.first, run.conditional):
             embedded[mf.role] = (off, mf.size)
             off += mf.size
-    streams = sum(sum(r["len"]) for r in flat)
     header = {
         "format": "acbench-archive",
         "version": FORMAT_VERSION,
@@ -251,11 +252,12 @@ def _write_archive(
         "chain_length": run.chain,
         "chains": [len(c) for c in chains],
         "chain_pix_crc32": "".join(f"{c[-1]['chain_pix_crc32']:08x}" for c in recs),
-        "totals": _totals(flat),
-        "keys": keys,
+        "streams": [s["bytes"] for s in streams],
+        "stream_crc32": "".join(f"{s['crc32']:08x}" for s in streams),
+        "totals": _totals(flat, streams),
         "stride": run.codecs[1].stride,
         "items_offset": off,
-        "payload_bytes": off + streams,
+        "payload_bytes": off + sum(s["bytes"] for s in streams),
         "items": items,
     }
     blob = zlib.compress(

@@ -124,8 +124,8 @@ def decompress_archive(
         path: the archive.
         out_dir: output folder (created; must be empty unless ``overwrite``).
         overwrite: write into a folder that already has files.
-        skip_corrupt: restore what can be restored when items are corrupt or truncated (a lost
-            item takes the later items of its chain with it); otherwise fail before writing.
+        skip_corrupt: restore what can be restored when chain streams are corrupt or truncated
+            (a damaged stream loses its whole chain); otherwise fail before writing.
         model: the conditional run's directory or a checkpoint file (needed unless the archive
             embeds its model); checkpoints are matched by sha256.
         runs_root: a runs folder holding the runs named in the archive.
@@ -152,29 +152,26 @@ def decompress_archive(
     targets = _targets(out_dir, it["name"])
     first, cond, notes = _find_models(arc, model, runs_root)
     # integrity first, so that a bad archive fails before anything is written
-    offsets = arc.item_offsets()
-    bad: dict[int, str] = {}
+    offsets = arc.stream_offsets()
+    chains = arc.chains()
+    bad: dict[int, str] = {}  # chain -> why its stream cannot be decoded
     with open(arc.path, "rb") as f:
-        for i, off in enumerate(offsets):
-            n = sum(it["len"][i])
+        for c, off in enumerate(offsets):
+            n = h["streams"][c]
             if off + n > arc.file_size:
-                bad[i] = "truncated: the archive ends inside its bitstream"
+                bad[c] = "truncated: the archive ends inside its chain's stream"
                 continue
             f.seek(off)
-            if zlib.crc32(f.read(n)) != it["crc32"][i]:
-                bad[i] = "bitstream checksum mismatch"
-    chains = arc.chains()
+            if zlib.crc32(f.read(n)) != h["stream_crc32"][c]:
+                bad[c] = "chain stream checksum mismatch"
     lost: list[dict[str, str]] = []
-    for ch in chains:
-        broken = None
-        for i in ch:
-            if broken is not None:
-                lost.append(
-                    {"name": it["name"][i], "reason": f"depends on {it['name'][broken]} (same chain)"}
-                )
-            elif i in bad:
-                broken = i
-                lost.append({"name": it["name"][i], "reason": bad[i]})
+    for c, ch in enumerate(chains):
+        if c in bad:
+            lost.append({"name": it["name"][ch[0]], "reason": bad[c]})
+            lost += [
+                {"name": it["name"][i], "reason": f"depends on {it['name'][ch[0]]} (same chain)"}
+                for i in ch[1:]
+            ]
     if bad and not skip_corrupt:
         size_note = ""
         if arc.file_size < arc.payload_start + h["payload_bytes"]:
@@ -191,14 +188,10 @@ def decompress_archive(
     coder = _Coder(_load_model(first, "first-image model"), _load_model(cond, "conditional model"))
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks, sizes = [], []
-    for ch in chains:
+    for c, ch in enumerate(chains):
         recs = [
             {
                 "name": it["name"][i],
-                "offset": offsets[i],
-                "len": it["len"][i],
-                "keys": h["keys"],
-                "crc32": it["crc32"][i],
                 "w": it["w"][i],
                 "h": it["h"][i],
                 "shape": it["shape"][i],
@@ -206,11 +199,12 @@ def decompress_archive(
             }
             for i in ch
         ]
-        tasks.append((str(arc.path), recs, h["chain_pix_crc32"][len(tasks)]))
+        stream = (offsets[c], h["streams"][c], h["stream_crc32"][c])
+        tasks.append((str(arc.path), recs, stream, h["chain_pix_crc32"][c]))
         sizes.append(len(ch))
     results = _run_chains(decode_chain, tasks, sizes, jobs, coder, (first, cond), progress, "decompress")
     lost, mismatch, restored = [], [], 0
-    for (_, recs, _), res in zip(tasks, results, strict=True):
+    for (_, recs, _, _), res in zip(tasks, results, strict=True):
         for r, (status, detail) in zip(recs, res):
             if status in ("ok", "mismatch"):
                 restored += 1

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 MAGIC = b"\x89ACB\r\n\x1a\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one rANS stream per image and component (no longer read)
 _PREFIX = struct.Struct("<8sHHQ")  # magic, version, flags, header length
 _DIGEST = 32
 MAX_HEADER = 1 << 30  # compressed and decompressed header bound (bytes)
@@ -36,12 +36,11 @@ def _platform() -> dict[str, Any]:
     }
 
 
-_COLS = ("mode", "w", "h", "len")
+_COLS = ("mode", "w", "h")
 
 
 def _unpack_items(it: dict[str, Any], stride: int) -> dict[str, Any]:
     """Inverse of :func:`_pack_items` (on a structurally checked table)."""
-    n = len(it["name"])
     out = dict(it)
     out["src"] = [
         n_ if s is None else (n_[:-4] + s if (s == "" or (s.startswith(".") and "/" not in s)) else s)
@@ -49,7 +48,6 @@ def _unpack_items(it: dict[str, Any], stride: int) -> dict[str, Any]:
     ]
     if "shape" not in it:
         out["shape"] = [[-(-h // stride), -(-w // stride)] for w, h in zip(it["w"], it["h"], strict=True)]
-    out["crc32"] = _unhex(it["crc32"], n, "item column 'crc32'")
     return out
 
 

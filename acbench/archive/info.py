@@ -18,15 +18,21 @@ def archive_info(path: Path) -> dict[str, Any]:
         whether embedded), ``ordering``, ``coder`` (platform that encoded), the file's
         ``bpp_file``, ``bpp_streams``, ``bpp_est``, ``bpp_baseline_est``/``bpp_baseline_real``
         (each image alone with the baseline; ``None`` if not recorded), ``overhead_bytes``,
-        ``model_bytes``, ``psnr_mean``, and ``items``: one dict per image (name, source, mode,
-        width, height, chain, position, bytes, bpp).
+        ``model_bytes``, ``psnr_mean``; the single streams against per-image streams:
+        ``flush_bytes_per_image`` (stream bytes over the estimate, per image),
+        ``image_stream_bytes`` and ``flush_bytes_per_image_before`` (the same images with one
+        stream per image and component, as format version 1 stored them), ``bpp_baseline_stream``
+        (each image alone with the baseline in one stream of its own), ``bpp_baseline_chain_stream``
+        (the baseline alone, but one stream per chain as here: the flush-matched anchor, whose
+        difference to the bitstreams is content alone); ``streams``: one dict per
+        chain (images, bytes, bpp); and ``items``: one dict per image (name, source, mode, width,
+        height, chain, position). Rate figures not recorded are ``None``.
     """
     arc = read_header(Path(path))
     h, it = arc.header, arc.header["items"]
-    items = []
+    items, chains = [], []
     for cid, ch in enumerate(arc.chains()):
         for pos, i in enumerate(ch):
-            px = it["w"][i] * it["h"][i]
             items.append(
                 {
                     "name": it["name"][i],
@@ -36,15 +42,20 @@ def archive_info(path: Path) -> dict[str, Any]:
                     "height": it["h"][i],
                     "chain": cid,
                     "position": pos + 1,
-                    "bytes": sum(it["len"][i]),
-                    "bpp": 8 * sum(it["len"][i]) / px,
                 }
             )
+        cpx = sum(it["w"][i] * it["h"][i] for i in ch)
+        chains.append({"images": len(ch), "bytes": h["streams"][cid], "bpp": 8 * h["streams"][cid] / cpx})
     px = sum(w * hh for w, hh in zip(it["w"], it["h"]))
-    streams = sum(sum(ls) for ls in it["len"])
+    streams = sum(h["streams"])
     size = min(arc.file_size, arc.end)  # bytes appended after the end are not the archive's
     model_bytes = sum(h["model"][r]["bytes"] for r in ("first", "conditional") if h["model"][r]["embedded"])
     tot = h["totals"]
+    n = arc.n
+
+    def per_image(nbytes: int | None) -> float | None:
+        return None if nbytes is None else (8 * nbytes - tot["bits_est"]) / 8 / n
+
     return {
         "path": str(arc.path),
         "version": h["version"],
@@ -70,10 +81,20 @@ def archive_info(path: Path) -> dict[str, Any]:
         "bpp_est": tot["bits_est"] / px,
         "bpp_baseline_est": None if tot["base_bits_est"] is None else tot["base_bits_est"] / px,
         "bpp_baseline_real": None if tot["base_bytes"] is None else 8 * tot["base_bytes"] / px,
+        "bpp_baseline_stream": (
+            None if tot.get("base_stream_bytes") is None else 8 * tot["base_stream_bytes"] / px
+        ),
+        "bpp_baseline_chain_stream": (
+            None if tot.get("base_chain_bytes") is None else 8 * tot["base_chain_bytes"] / px
+        ),
         "psnr_mean": tot["psnr_mean"],
         "stream_bytes": streams,
+        "flush_bytes_per_image": per_image(streams),
+        "image_stream_bytes": tot.get("image_bytes"),
+        "flush_bytes_per_image_before": per_image(tot.get("image_bytes")),
         "model_bytes": model_bytes,
         "overhead_bytes": size - streams - model_bytes,
+        "streams": chains,
         "items": items,
     }
 
@@ -105,30 +126,49 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
         _lossy_line(info),
         f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
         f"model estimate {info['bpp_est']:.4f})",
-        f"  baseline  each image alone: {f(info['bpp_baseline_real'])} real, "
+        f"  baseline  each image alone: {f(info['bpp_baseline_real'])} real "
+        f"({f(info.get('bpp_baseline_stream'))} in one stream per image, "
+        f"{f(info.get('bpp_baseline_chain_stream'))} in one per chain), "
         f"{f(info['bpp_baseline_est'])} estimated"
         + (
-            f"  → file vs baseline {100 * (info['bpp_file'] / info['bpp_baseline_real'] - 1):+.1f} %"
+            f"  → file vs baseline {100 * (info['bpp_file'] / info['bpp_baseline_real'] - 1):+.2f} %"
             if info["bpp_baseline_real"]
             else ""
         ),
+        _streams_line(info),
         f"  overhead  {info['overhead_bytes']:,} bytes "
         f"({info['overhead_bytes'] / info['images']:.1f} per image)"
         + (f" + {info['model_bytes']:,} bytes of embedded model" if info["model_bytes"] else ""),
         "",
-        f"  {'chain':>5} {'pos':>3} {'size':>11} {'bytes':>8} {'bpp':>7}  name",
+        f"  {'chain':>5} {'pos':>3} {'size':>11} {'stream':>8} {'bpp':>7}  name   (stream: the chain's)",
     ]
     if "items" not in info:  # a compress summary
         return "\n".join(lines[:-2])
     items = info["items"] if not max_items else info["items"][:max_items]
     for x in items:
+        c = info["streams"][x["chain"]]
+        stream = (f"{c['bytes']:>8} {c['bpp']:>7.4f}") if x["position"] == 1 else f"{'':>8} {'':>7}"
         lines.append(
             f"  {x['chain']:>5} {x['position']:>3} {str(x['width']) + 'x' + str(x['height']):>11} "
-            f"{x['bytes']:>8} {x['bpp']:>7.4f}  {x['name']}"
+            f"{stream}  {x['name']}"
         )
     if len(items) < len(info["items"]):
         lines.append(f"  … {len(info['items']) - len(items)} more")
     return "\n".join(lines)
+
+
+def _streams_line(info: dict[str, Any]) -> str:
+    """The flush: one rANS stream per chain, against one per image and component."""
+    line = (
+        f"  streams   one rANS stream per chain: {info['stream_bytes']:,} bytes, "
+        f"{info['flush_bytes_per_image']:.2f} per image over the estimate"
+    )
+    if info.get("image_stream_bytes") is not None:
+        line += (
+            f" (per-image streams: {info['image_stream_bytes']:,} bytes, "
+            f"{info['flush_bytes_per_image_before']:.2f} per image)"
+        )
+    return line
 
 
 def _lossy_line(info: dict[str, Any]) -> str:

@@ -46,11 +46,12 @@ class _Archive:
         """Bytes after the archive's end (appended by a copy or another program); ignored."""
         return max(0, self.file_size - self.end)
 
-    def item_offsets(self) -> list[int]:
+    def stream_offsets(self) -> list[int]:
+        """Where each chain's stream starts in the file (streams follow each other, chain order)."""
         offs, o = [], self.payload_start + self.header["items_offset"]
-        for ls in self.header["items"]["len"]:
+        for n in self.header["streams"]:
             offs.append(o)
-            o += sum(ls)
+            o += n
         return offs
 
     def chains(self) -> list[list[int]]:
@@ -59,6 +60,10 @@ class _Archive:
             out.append(list(range(i, i + n)))
             i += n
         return out
+
+
+#: versions once written, no longer read: what they were
+_RETIRED = {1: "one rANS stream per image and component"}
 
 
 def _check_header(h: Any) -> None:
@@ -89,24 +94,24 @@ def _check_header(h: Any) -> None:
     tot = h.get("totals")
     if not (isinstance(tot, dict) and isinstance(tot.get("bits_est"), (int, float))):
         raise _malformed("totals")
-    for k in ("base_bits_est", "base_bytes", "psnr_mean"):
+    for k in (
+        "image_bytes",
+        "base_bits_est",
+        "base_bytes",
+        "base_stream_bytes",
+        "base_chain_bytes",
+        "psnr_mean",
+    ):
         if not (tot.get(k) is None or isinstance(tot[k], (int, float))):
             raise _malformed(f"totals {k!r}")
     ints(h.get("stride"), 1, 4096, "stride")
     if "shape" in it and (not isinstance(it["shape"], list) or len(it["shape"]) != n):
         raise _malformed("item column 'shape'")
     h["items"] = it = _unpack_items(it, h["stride"])
-    keys = h.get("keys")
-    if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
-        raise _malformed("stream names")
     for i in range(n):
         ints(it["w"][i], 1, MAX_SIDE, "width")
         ints(it["h"][i], 1, MAX_SIDE, "height")
-        ls, sh = it["len"][i], it["shape"][i]
-        if not (isinstance(ls, list) and len(ls) == len(keys)):
-            raise _malformed("stream lengths")
-        for v in ls:
-            ints(v, 0, 2**40, "stream length")
+        sh = it["shape"][i]
         if not (isinstance(sh, list) and len(sh) == 2):
             raise _malformed("z shape")
         for v, side in zip(sh, (it["h"][i], it["w"][i])):
@@ -119,9 +124,15 @@ def _check_header(h: Any) -> None:
     if sum(chains) != n:
         raise _malformed(f"chains hold {sum(chains)} items, the table {n}")
     h["chain_pix_crc32"] = _unhex(h.get("chain_pix_crc32"), len(chains), "chain pixel checksums")
+    streams = h.get("streams")
+    if not (isinstance(streams, list) and len(streams) == len(chains)):
+        raise _malformed("chain stream lengths")
+    for v in streams:
+        ints(v, 0, 2**40, "stream length")
+    h["stream_crc32"] = _unhex(h.get("stream_crc32"), len(chains), "chain stream checksums")
     ints(h.get("items_offset"), 0, 2**50, "items offset")
     ints(h.get("payload_bytes"), 0, 2**50, "payload size")
-    if h["items_offset"] + sum(sum(ls) for ls in it["len"]) != h["payload_bytes"]:
+    if h["items_offset"] + sum(streams) != h["payload_bytes"]:
         raise _malformed("payload size does not add up")
     m = h.get("model")
     if not isinstance(m, dict):
@@ -162,9 +173,15 @@ def read_header(path: Path) -> _Archive:
         if version > FORMAT_VERSION:
             raise ArchiveError(
                 f"{path} uses archive format version {version}, newer than this acbench reads "
-                f"(up to {FORMAT_VERSION}); upgrade acbench (pip install -U acbench)"
+                f"(version {FORMAT_VERSION}); upgrade acbench (pip install -U acbench)"
             )
-        if version < 1:
+        if version in _RETIRED:
+            raise ArchiveError(
+                f"{path} uses archive format version {version} ({_RETIRED[version]}), which this "
+                f"acbench no longer reads (it reads version {FORMAT_VERSION}); decompress it with the "
+                "acbench that wrote it, then compress the images again"
+            )
+        if version != FORMAT_VERSION:
             raise ArchiveError(f"{path}: invalid format version {version}; the file is damaged")
         if hlen > MAX_HEADER:
             raise ArchiveError(f"{path}: header length {hlen} is implausible; the file is damaged")

@@ -10,12 +10,16 @@ else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: one rANS coder per batch item, shared by several images (see :mod:`acbench.codecs.coder`)
+Streams = Sequence[Any] | None
 
 
 class CodecError(ValueError):
@@ -226,15 +230,26 @@ class ConditionalCodec(nn.Module):
     def forward(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
-    def compress(self, x: torch.Tensor, ref: RefState | None = None) -> dict[str, Any]:
+    def compress(
+        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False, streams: Streams = None
+    ) -> dict[str, Any]:
         """Entropy-code ``x``: ``{"strings": {"y": [bytes]*B, "z": [...]}, "shape",
-        "likelihoods", "ref"}``; ``ref`` equals what :meth:`decompress` will hold."""
+        "likelihoods", "ref", "x_hat"}``; ``ref`` equals what :meth:`decompress` will hold.
+
+        ``streams``: one :class:`~acbench.codecs.coder.Stream` per batch item;
+        each item's symbols are also appended to its stream, z before y, so that many images
+        share one stream and one flush (the strings are returned as well)."""
         raise NotImplementedError
 
     def decompress(
-        self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None
+        self,
+        strings: dict[str, list[bytes]] | None,
+        shape: Any,
+        ref: RefState | None = None,
+        streams: Streams = None,
     ) -> dict[str, Any]:
-        """Decode: ``{"x_hat", "ref"}``."""
+        """Decode: ``{"x_hat", "ref"}``; from ``streams`` (one ``RansDecoder`` per batch item,
+        positioned at this image's symbols) instead of ``strings`` when given."""
         raise NotImplementedError
 
     def aux_loss(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ from acbench.codecs.base import (
     CodecError,
     ConditionalCodec,
     RefState,
+    Streams,
     entropy_fp32,
     fit_spatial,
     ste_round,
@@ -240,7 +241,7 @@ class ELIC(ConditionalCodec):
 
     @torch.no_grad()
     def compress(
-        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False
+        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False, streams: Streams = None
     ) -> dict[str, Any]:
         from compressai.ans import BufferedRansEncoder
 
@@ -251,16 +252,17 @@ class ELIC(ConditionalCodec):
             zsc, zmu = self._z_params(z, ref)
             zc = self.z_conditional
             idx = coder.gaussian_indexes(zc, zsc)
-            z_strings = coder.compress(zc, z, idx, zmu)
+            z_strings = coder.compress(zc, z, idx, zmu, streams)
             z_hat = coder.decompress(zc, z_strings, idx, zmu)  # exactly what the decoder gets
             _, z_lik = zc(z, zsc, means=zmu, training=False)
         else:
             eb = self._hyper.entropy_bottleneck
-            z_strings = coder.bottleneck_compress(eb, z)
+            z_strings = coder.bottleneck_compress(eb, z, streams)
             z_hat = coder.bottleneck_decompress(eb, z_strings, tuple(z.shape[-2:]))
             _, z_lik = eb(z, training=False)
         tables = self._tables()
-        encoders = [BufferedRansEncoder() for _ in range(len(x))]
+        own = [BufferedRansEncoder() for _ in range(len(x))]
+        encoders = own if streams is None else [coder.Tee(a, b) for a, b in zip(own, streams, strict=True)]
         ys = y.split(self.groups, 1)
 
         def encode(k: int, step: int, mu: torch.Tensor, sc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -280,7 +282,7 @@ class ELIC(ConditionalCodec):
             self.base.g_s(y_hat).clamp_(0, 1) if (need_x_hat or self.reference == "reconstruction") else None
         )
         return {
-            "strings": {"y": [enc.flush() for enc in encoders], "z": z_strings},
+            "strings": {"y": [enc.flush() for enc in own], "z": z_strings},
             "shape": tuple(z.shape[-2:]),
             "likelihoods": {"y": y_lik, "z": z_lik},
             "ref": RefState(y_hat, z_hat, x_hat),
@@ -289,25 +291,25 @@ class ELIC(ConditionalCodec):
 
     @torch.no_grad()
     def decompress(
-        self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None
+        self,
+        strings: dict[str, list[bytes]] | None,
+        shape: Any,
+        ref: RefState | None = None,
+        streams: Streams = None,
     ) -> dict[str, Any]:
-        from compressai.ans import RansDecoder
-
         ref = self._ref(ref)
         device = next(self.parameters()).device
+        zs = None if streams is not None else strings["z"]
         if "hyper_prior" in self.sites:
-            dummy = torch.zeros(len(strings["z"]), self.N, *shape, device=device)
+            n = len(streams) if streams is not None else len(zs)
+            dummy = torch.zeros(n, self.N, *shape, device=device)
             zsc, zmu = self._z_params(dummy, ref)
             zc = self.z_conditional
-            z_hat = coder.decompress(zc, strings["z"], coder.gaussian_indexes(zc, zsc), zmu)
+            z_hat = coder.decompress(zc, zs, coder.gaussian_indexes(zc, zsc), zmu, streams)
         else:
-            z_hat = coder.bottleneck_decompress(self._hyper.entropy_bottleneck, strings["z"], tuple(shape))
+            z_hat = coder.bottleneck_decompress(self._hyper.entropy_bottleneck, zs, tuple(shape), streams)
         tables = self._tables()
-        decoders = []
-        for s in strings["y"]:
-            dec = RansDecoder()
-            dec.set_stream(s)
-            decoders.append(dec)
+        decoders = list(streams) if streams is not None else coder.stream_decoders(strings["y"])
 
         def decode(k: int, step: int, mu: torch.Tensor, sc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             idx = coder.gaussian_indexes(self._gc(k), sc[..., mask]).flatten(1).tolist()

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from acbench.codecs import coder
-from acbench.codecs.base import ConditionalCodec, RefState, entropy_fp32, fit_spatial, ste_round
+from acbench.codecs.base import ConditionalCodec, RefState, Streams, entropy_fp32, fit_spatial, ste_round
 
 
 class MSHP(ConditionalCodec):
@@ -106,7 +106,7 @@ class MSHP(ConditionalCodec):
 
     @torch.no_grad()
     def compress(
-        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False
+        self, x: torch.Tensor, ref: RefState | None = None, need_x_hat: bool = False, streams: Streams = None
     ) -> dict[str, Any]:
         ref = self._ref(ref)
         b = self.base
@@ -115,16 +115,16 @@ class MSHP(ConditionalCodec):
         if "hyper_prior" in self.sites:
             zsc, zmu = self._z_params(z, ref)
             zc = self.z_conditional
-            z_strings = coder.compress(zc, z, coder.gaussian_indexes(zc, zsc), zmu)
+            z_strings = coder.compress(zc, z, coder.gaussian_indexes(zc, zsc), zmu, streams)
             z_hat = zc.quantize(z, "dequantize", zmu)
             _, z_lik = zc(z_hat, zsc, means=zmu)
         else:
-            z_strings = coder.bottleneck_compress(b.entropy_bottleneck, z)
+            z_strings = coder.bottleneck_compress(b.entropy_bottleneck, z, streams)
             z_hat = coder.bottleneck_decompress(b.entropy_bottleneck, z_strings, tuple(z.shape[-2:]))
             _, z_lik = b.entropy_bottleneck(z, training=False)
         scales, means = self._y_params(z_hat, ref, y.shape)
         gc = b.gaussian_conditional
-        y_strings = coder.compress(gc, y, coder.gaussian_indexes(gc, scales), means)
+        y_strings = coder.compress(gc, y, coder.gaussian_indexes(gc, scales), means, streams)
         y_hat = gc.quantize(y, "dequantize", means)
         _, y_lik = gc(y_hat, scales, means=means)
         x_hat = b.g_s(y_hat).clamp_(0, 1) if (need_x_hat or self.reference == "reconstruction") else None
@@ -138,21 +138,26 @@ class MSHP(ConditionalCodec):
 
     @torch.no_grad()
     def decompress(
-        self, strings: dict[str, list[bytes]], shape: Any, ref: RefState | None = None
+        self,
+        strings: dict[str, list[bytes]] | None,
+        shape: Any,
+        ref: RefState | None = None,
+        streams: Streams = None,
     ) -> dict[str, Any]:
         ref = self._ref(ref)
         b = self.base
+        zs, ys = (None, None) if streams is not None else (strings["z"], strings["y"])
         if "hyper_prior" in self.sites:
-            n = len(strings["z"])
+            n = len(streams) if streams is not None else len(zs)
             dummy = torch.zeros(n, self.N, *shape, device=self.z_prior.device)
             zsc, zmu = self._z_params(dummy, ref)
             zc = self.z_conditional
-            z_hat = coder.decompress(zc, strings["z"], coder.gaussian_indexes(zc, zsc), zmu)
+            z_hat = coder.decompress(zc, zs, coder.gaussian_indexes(zc, zsc), zmu, streams)
         else:
-            z_hat = coder.bottleneck_decompress(b.entropy_bottleneck, strings["z"], tuple(shape))
+            z_hat = coder.bottleneck_decompress(b.entropy_bottleneck, zs, tuple(shape), streams)
         scales, means = self._y_params(z_hat, ref, None)
         gc = b.gaussian_conditional
-        y_hat = coder.decompress(gc, strings["y"], coder.gaussian_indexes(gc, scales), means)
+        y_hat = coder.decompress(gc, ys, coder.gaussian_indexes(gc, scales), means, streams)
         x_hat = b.g_s(y_hat).clamp_(0, 1)
         return {"x_hat": x_hat, "ref": RefState(y_hat, z_hat, x_hat)}
 
