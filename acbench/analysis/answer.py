@@ -363,6 +363,13 @@ def ablation_answer(
             f"references, BD-rate of the total; {_pct(lo, signed=True)} … {_pct(hi)} over the "
             f"{len(groups)} configurations); the best, {labels[best]}, {_fmt(content[best])}"
         )
+    matched_best = _total(figs[best].get("matched"))
+    if np.isfinite(matched_best[0]):
+        net = "a net saving" if _significant(matched_best) and matched_best[0] < 0 else "no net saving shown"
+        sentences[-1] += (
+            f"; against the step-matched anchor (the unconditioned codec trained as long) it is "
+            f"{_fmt(matched_best)}: {net}"
+        )
     h2h = head_to_head(rows, groups[runner], groups[best], rate, bootstrap)
     sentences[-1] += (
         f"; next {labels[runner]}, {_fmt(content[runner])}. Head to head, {labels[best]}'s coded "
