@@ -150,14 +150,28 @@ PRESETS: dict[str, RunConfig] = {
         lambda_finetune=3000,
         seeds=3,
     ),
+    # the paper's schedule (100k steps, batch 32, Adam 3e-4, 8 λ) under protocol 2: the last 20k
+    # steps at lr / 10, flips and rotations, warm-started weights of conditional models at lr / 10,
+    # a validation split, 3 seeds of every conditional model and control
     "paper": RunConfig(
         preset="paper",
-        data=DataConfig(tile=256),
+        data=DataConfig(tile=256, val_fraction=0.05),
         codec=Component("mshp", {"N": 128, "M": 192}),
         lmbdas=(0.0004, 0.0008, 0.0016, 0.0032, 0.0075, 0.015, 0.03, 0.045),
-        baseline_train=TrainConfig(steps=100_000, batch=32, lr=3e-4, checkpoint_every=2000),
-        train=TrainConfig(steps=100_000, batch=32, lr=3e-4, checkpoint_every=2000),
+        baseline_train=TrainConfig(
+            steps=100_000, batch=32, lr=3e-4, checkpoint_every=2000, decay_steps=20_000, augment=True
+        ),
+        train=TrainConfig(
+            steps=100_000,
+            batch=32,
+            lr=3e-4,
+            checkpoint_every=2000,
+            decay_steps=20_000,
+            warm_lr_scale=0.1,
+            augment=True,
+        ),
         eval_batch=16,
+        seeds=3,
     ),
 }
 

@@ -33,10 +33,16 @@ FWD_SHARE = 1 / 3  # a forward pass is about a third of forward + backward
 
 def plan_costs(preset: str = "paper") -> dict[str, Any]:
     """Jobs and image-steps per ablation file and for their union (shared jobs counted once)."""
+    import tomllib
+
     from acbench.grid import sweep_configs
     from acbench.runner import plan
 
-    files = sorted(p for p in (ROOT / "ablations").glob("*.toml") if p.stem != "search")
+    def paper_sweep(path: Path) -> bool:  # the ablations written for the paper preset (not searches)
+        spec = tomllib.loads(path.read_text())
+        return "grid" in spec and spec.get("preset") == "paper"
+
+    files = sorted(p for p in (ROOT / "ablations").glob("*.toml") if paper_sweep(p))
     per: dict[str, Any] = {}
     union: dict[str, tuple[str, float, float]] = {}
     for f in files:

@@ -78,11 +78,11 @@ def test_dry_run_counts_shared_trainings_fast():
     assert len(configs) == 5 * 4 * 2 * 3
     assert n["baseline"] == 2 * 8  # one per codec × λ
     assert n["ordering"] == 5 * 2  # one per ordering × feature baseline (codec)
-    # step-matched anchors depend on codec × chain × λ only: shared by orderings and mixers
-    assert n["anchor"] == 2 * 3 * 8
-    # conditionals: per ordering × codec × chain, the grid's 4 mixers plus a zero control for
-    # each of the 3 non-zero mixers; each at 8 λ
-    assert n["conditional"] == 8 * (5 * 2 * 3) * (4 + 3)
+    # step-matched anchors depend on codec × chain × λ × seed only: shared by orderings and mixers
+    assert base.seeds == 3 and n["anchor"] == 2 * 3 * 8 * 3
+    # conditionals: per ordering × codec × chain × seed, the grid's 4 mixers plus a zero control
+    # for each of the 3 non-zero mixers; each at 8 λ
+    assert n["conditional"] == 8 * (5 * 2 * 3) * (4 + 3) * 3
     assert elapsed < 20, f"planning took {elapsed:.1f}s"  # ~0.5 s on a quiet machine: see benchmarks
     assert base.codec == Component("mshp", {"N": 128, "M": 192})
     out = runner.invoke(app, ["sweep", str(DATA / "sweep_tiny.toml"), "--dry-run", "--out", "/nonexistent-x"])
