@@ -177,10 +177,47 @@ def answer_block(
             + ", ".join(f"seed {s}: {_pct(v)}" for s, v in zip(seeds, spread))
             + "."
         )
+    along = position_content(rows, tests, rate, bootstrap)
+    if along:
+        parts.append(along)
     ref = reference_line(rows, tests)
     if ref:
         parts.append(ref)
     return "\n\n".join(parts)
+
+
+def position_content(
+    rows: pd.DataFrame, tests: Sequence[str], rate: str = "bpp_real", bootstrap: int = 1000
+) -> str:
+    """The neighbour's content at each chain position k >= 2 (true vs shuffled references on the
+    images at position k, seeds pooled), total / y / z: where along the chain it pays, and z
+    beside the paper's figure. Empty for chains of 2 (the answer's table says it all)."""
+    clean = clean_rows(rows)
+    tests = [str(t) for t in tests]
+    mine = clean[clean["curve"].astype(str).isin(tests)]
+    chain = mine[mine["eval"] == "chain"]
+    if "position" not in chain or chain["position"].max() < 3:
+        return ""
+    table: dict[str, list[str]] = {"position": [], "images": [], "total": [], "y": [], "z": []}
+    for k in sorted(int(p) for p in chain["position"].unique() if p >= 2):
+        images = sorted(set(chain.loc[chain["position"] == k, "image"]))
+        pairs = [
+            (
+                mine[(mine["curve"].astype(str) == t) & (mine["eval"] == "shuffled")],
+                chain[chain["curve"].astype(str) == t],
+            )
+            for t in tests
+        ]
+        fig = pooled_compare(pairs, rate, bootstrap=bootstrap, images=images)
+        table["position"].append(f"k={k}")
+        table["images"].append(str(len(images)))
+        for comp in ("total", "y", "z"):
+            table[comp].append(_fmt(_total(fig, comp)))
+    return (
+        "The neighbour's content along the chain (true vs shuffled references on the images at "
+        "position k, BD-rate %, [95 % interval over seeds and images]; a figure without one: too "
+        "many resamples gave no BD-rate):\n\n" + markdown_table(pd.DataFrame(table))
+    )
 
 
 def answer_report(
@@ -399,7 +436,8 @@ def ablation_answer(
         '[95 % interval resampling seeds and images], * = excludes 0; "(same λ)": the rate change '
         "at equal λ where a BD-rate cannot be had. Best content gain first. The head-to-head figure "
         "compares the two configurations' chain evaluations directly (conditioned images both share, "
-        "or all eval images when their chains differ)."
+        "or all eval images when their chains differ). A figure without an interval: too many "
+        "resamples gave no BD-rate."
     )
     return " ".join(sentences) + "\n\n" + markdown_table(pd.DataFrame(table)) + "\n\n" + note
 
