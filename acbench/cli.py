@@ -58,6 +58,9 @@ def run(
     ordering: Annotated[Optional[str], typer.Option(help="ordering (acbench ls orderings)")] = None,
     mixer: Annotated[Optional[str], typer.Option(help="mixer (acbench ls mixers)")] = None,
     chain: Annotated[Optional[int], typer.Option(help="chain length L (>= 2)")] = None,
+    structure: Annotated[
+        Optional[str], typer.Option(help="chain | tree (reference: the previous image, or the tree parent)")
+    ] = None,
     codec: Annotated[Optional[str], typer.Option(help="codec (acbench ls codecs)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="dataset (acbench ls datasets)")] = None,
     data: Annotated[Optional[Path], typer.Option(help="a folder of images (dataset 'folder')")] = None,
@@ -106,6 +109,7 @@ def run(
             mixer=mixer,
             codec=codec,
             chain=chain,
+            structure=structure,
             sites=sites,
             reference=reference,
             baseline=baseline,
