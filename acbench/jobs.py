@@ -235,11 +235,12 @@ def _ordering(job: OrderingJob, root: Path, run: Run, progress: OnProgress | Non
     q_train = ordering_quality(f_train, np.asarray(est.order_), train_set.labels)
     meta = {"fit_seconds": fit_s, "quality_eval": q_eval, "quality_train": q_train}
     if job.structure == "tree":
-        meta.update(_trees(run, f_train, f_eval, np.asarray(est.order_), order_eval, train_set, eval_set))
+        ranks = (np.asarray(est.order_), order_eval)
+        meta.update(_trees(run, job.seed, (f_train, f_eval), ranks, (train_set, eval_set)))
     run.finish(meta=meta)
 
 
-def _trees(run: Run, f_train, f_eval, order_train, order_eval, train_set, eval_set) -> dict[str, Any]:
+def _trees(run: Run, seed: int, features: tuple, ranks: tuple, splits: tuple) -> dict[str, Any]:
     """The spanning forests of both splits, rooted and sibling-ordered by the ordering: saved as
     ``tree_<split>.npy`` ([2, N]: coding order, parent); their quality is that of their edges."""
     from acbench.orderings.quality import edge_quality
@@ -247,11 +248,8 @@ def _trees(run: Run, f_train, f_eval, order_train, order_eval, train_set, eval_s
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
-    for split, f, rank, data in (
-        ("train", f_train, order_train, train_set),
-        ("eval", f_eval, order_eval, eval_set),
-    ):
-        order, parent = SpanningTree().tree(f, rank)
+    for split, f, rank, data in zip(("train", "eval"), features, ranks, splits):
+        order, parent = SpanningTree(random_state=seed).tree(f, rank)
         np.save(run.dir / f"tree_{split}.npy", np.stack([order, parent]))
         out[f"quality_{split}"] = edge_quality(f, parent, data.labels)
         out[f"roots_{split}"] = int((parent < 0).sum())

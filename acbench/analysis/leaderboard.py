@@ -302,6 +302,9 @@ def _codec_section(
         quality = _quality_lines(main, attr)
         if quality:
             parts.append(quality)
+    structures = _structure_section(main, attr)
+    if structures:
+        parts.append(structures)
     if not attr.empty:
         parts.append(_attribution_section(attr, notes, bootstrap))
     positions = _position_section(rows, main, notes)
@@ -417,6 +420,56 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
 def _trees(table: pd.DataFrame) -> bool:
     """Whether any curve uses tree references (the structure column is shown only then)."""
     return "structure" in table and bool((table["structure"].fillna("chain") != "chain").any())
+
+
+def _structure_section(main: pd.DataFrame, attr: pd.DataFrame) -> str:
+    """Chain vs tree side by side: the same ordering, mixer, sites and L with both structures.
+
+    Cells: mean over the curves (seeds) of the total BD-rate vs the baseline (PCHIP, eval
+    ``chain``: chains of L, or the forest cut at depth L) and of the content gain (true vs
+    shuffled references), and tree minus chain.
+    """
+    if main.empty or not _trees(main):
+        return ""
+    keys = ["ordering", "mixer", "sites", "chain"]
+    tot = main[(main["component"] == "total") & ~main["mixer"].astype(str).str.startswith("zero")]
+    content = pd.DataFrame()
+    if not attr.empty and "comparison" in attr and "structure" in attr:
+        content = attr[(attr["comparison"] == "content") & (attr["component"] == "total")]
+
+    def mean(t: pd.DataFrame, col: str) -> float:
+        v = pd.to_numeric(t[col], errors="coerce").dropna() if col in t else pd.Series(dtype=float)
+        return float(v.mean()) if len(v) else math.nan
+
+    def cell(v: float) -> str:
+        return "n/a" if math.isnan(v) else _r2(v)
+
+    out = []
+    for key, g in tot.groupby(keys, sort=True):
+        if set(g["structure"]) < {"chain", "tree"}:
+            continue
+        rec: dict[str, object] = {("L" if k == "chain" else k): v for k, v in zip(keys, key, strict=True)}
+        figs = {}
+        for s in ("chain", "tree"):
+            figs[s] = mean(g[g["structure"] == s], "bd_pchip")
+            c = content
+            for k, v in zip(keys, key, strict=True):
+                c = c[c[k] == v] if len(c) else c
+            figs[s + " content"] = mean(c[c["structure"] == s], "bd_pchip") if len(c) else math.nan
+        rec["chain ↓"], rec["tree ↓"] = cell(figs["chain"]), cell(figs["tree"])
+        rec["tree − chain ↓"] = cell(figs["tree"] - figs["chain"])
+        rec["content gain chain ↓"] = cell(figs["chain content"])
+        rec["content gain tree ↓"] = cell(figs["tree content"])
+        out.append(rec)
+    if not out:
+        return ""
+    return (
+        "### Chain vs tree (total, %)\n\n"
+        "BD-rate vs the baseline (PCHIP) of the same configuration with chain references "
+        "(x_k given x_{k-1}) and tree references (each image given its parent in the minimum "
+        "spanning forest of the ordering features, cut at depth L), mean over seeds; content gain: "
+        "true vs shuffled references.\n\n" + markdown_table(pd.DataFrame(out))
+    )
 
 
 def _row_keys(table: pd.DataFrame) -> list[str]:
