@@ -56,3 +56,94 @@ def pair_bits(
         out = model(x_of(j), states.index(torch.from_numpy(np.asarray(r, dtype=np.int64)).to(dev)))
         bits[b0 : b0 + batch] = _bits(out).cpu().numpy()
     return bits, alone
+
+
+def oracle_report(
+    first: ConditionalCodec,
+    model: ConditionalCodec,
+    pixels: np.ndarray,
+    features: np.ndarray,
+    structures: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    k: int = 5,
+    length: int = 4,
+    batch: int = 64,
+    random_refs: int = 0,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """How close given structures come to the rate oracle of ``model`` on ``pixels``.
+
+    Args:
+        first: the baseline (roots, chain starts, reference states).
+        model: the trained conditional codec whose estimated rates are the edge weights.
+        pixels: uint8 [N, 3, H, W].
+        features: [N, D] ordering features (the kNN candidate pairs come from them).
+        structures: name → (coding order, parent or ``None`` for a chain along the order).
+        k: candidate references per image.
+        length: chains of ``length`` / forests cut at depth ``length`` (the ``*_L`` figures).
+        random_refs: also this many random references per image as candidates (the oracle is
+            optimal only over its candidates; random ones show what feature neighbours miss).
+        seed: of the random references.
+
+    Returns:
+        name → ``rate`` (bits / bits of every image alone, one chain or the whole forest),
+        ``rate_L`` (cut at ``length``), and ``share`` / ``share_L``: the fraction of the oracle
+        tree's saving (1 − rate) it reaches. The oracle's own rows are ``oracle_chain`` and
+        ``oracle_tree``. Every pair a structure uses is measured (not only the candidates), with
+        the reference's *baseline* state (deeper references are the conditional codec's own
+        decoded states in real coding: an approximation). As in :class:`Costs`, an image whose
+        reference costs more than coding it alone counts as coded alone, for every structure.
+    """
+    from acbench.orderings.oracle import Costs, candidate_pairs, oracle_chain, oracle_tree
+    from acbench.orderings.tree import bfs_order, cut
+
+    n = len(pixels)
+    ref, item = candidate_pairs(features, k)
+    if random_refs > 0:
+        rng = np.random.default_rng(seed)
+        other = rng.integers(0, n - 1, size=(n, random_refs))
+        other += other >= np.arange(n)[:, None]  # never the image itself
+        ref = np.concatenate([ref, other.ravel()])
+        item = np.concatenate([item, np.repeat(np.arange(n), random_refs)])
+    extra = []
+    for order, parent in structures.values():
+        if parent is None:
+            extra.append(np.stack([order[:-1], order[1:]]))
+        else:
+            child = np.flatnonzero(parent >= 0)
+            extra.append(np.stack([parent[child], child]))
+    pairs = np.unique(np.concatenate([np.stack([ref, item]), *extra], axis=1), axis=1)
+    bits, alone = pair_bits(first, model, pixels, pairs[0], pairs[1], batch)
+    # the oracle searches every measured pair: the candidates and the given structures' pairs,
+    # so its tree is never costlier than any given chain or tree
+    oracle_costs = Costs(n, pairs[0], pairs[1], bits, alone)
+    total = float(alone.sum())
+    starts = tuple(np.asarray(o) for o, p in structures.values() if p is None)
+    chain = oracle_chain(oracle_costs, starts=starts)
+    tree_parent = oracle_tree(oracle_costs)
+    # the chain's jumps at dead ends leave the candidates: measure them too (at most N - 1 pairs)
+    known = set((pairs[0] * n + pairs[1]).tolist())
+    steps = zip(chain[:-1].tolist(), chain[1:].tolist())
+    jumps = np.array([(a, b) for a, b in steps if a * n + b not in known])
+    if len(jumps):
+        more, _ = pair_bits(first, model, pixels, jumps[:, 0], jumps[:, 1], batch)
+        pairs = np.concatenate([pairs, jumps.T], axis=1)
+        bits = np.concatenate([bits, more])
+    costs = Costs(n, pairs[0], pairs[1], bits, alone)
+    all_structs = {
+        **structures,
+        "oracle_chain": (chain, None),
+        "oracle_tree": (bfs_order(tree_parent), tree_parent),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, (order, parent) in all_structs.items():
+        if parent is None:
+            full, short = costs.chain(order), costs.chain(order, length)
+        else:
+            full, short = costs.tree(parent), costs.tree(cut(parent, order, length))
+        out[name] = {"rate": full / total, "rate_L": short / total}
+    best = 1 - out["oracle_tree"]["rate"]
+    best_l = 1 - out["oracle_tree"]["rate_L"]
+    for r in out.values():
+        r["share"] = (1 - r["rate"]) / best if best > 0 else float("nan")
+        r["share_L"] = (1 - r["rate_L"]) / best_l if best_l > 0 else float("nan")
+    return out

@@ -69,8 +69,12 @@ class Costs:
         return float(self.alone[roots].sum() + self(p[child], child).sum())
 
 
-def oracle_chain(costs: Costs, window: int = 8, passes: int = 5) -> np.ndarray:
-    """A cheap path: greedy by saving, then windowed 2-opt for asymmetric costs.
+def oracle_chain(
+    costs: Costs, window: int = 8, passes: int = 5, starts: tuple[np.ndarray, ...] = ()
+) -> np.ndarray:
+    """A cheap path: greedy by saving, then windowed 2-opt for asymmetric costs; with ``starts``
+    (other paths, e.g. feature orderings' chains) each is improved the same way and the cheapest
+    path wins, so the result is never costlier than any of them.
 
     Greedy: starting from the reference with the largest saving on any item, the walk steps to
     the unvisited candidate with the largest saving ``alone[j] - c(cur -> j)``; at a dead end it
@@ -109,7 +113,8 @@ def oracle_chain(costs: Costs, window: int = 8, passes: int = 5) -> np.ndarray:
                 jp += 1
             nxt = int(jump[jp])
         cur = nxt
-    return two_opt_asym(costs, order, window, passes)
+    paths = [two_opt_asym(costs, p, window, passes) for p in (order, *starts)]
+    return min(paths, key=costs.chain)
 
 
 def two_opt_asym(costs: Costs, order: np.ndarray, window: int = 8, passes: int = 5) -> np.ndarray:
