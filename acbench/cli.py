@@ -488,6 +488,27 @@ def export(
         typer.echo(f"written: {path}")
 
 
+@app.command()
+def oracle(
+    run: Annotated[str, typer.Argument(help="a finished conditional run id (under --runs)")],
+    runs: Annotated[Path, typer.Option("--runs", help="output folder holding the runs")] = Path("runs"),
+    k: Annotated[int, typer.Option(min=1, help="feature neighbours per image as candidate references")] = 5,
+    random_refs: Annotated[int, typer.Option(min=0, help="random candidate references per image")] = 0,
+) -> None:
+    """How close feature orderings (as chains and as trees) come to a trained conditional run's
+    rate oracle on its eval split (its own estimated rates as edge weights; read-only)."""
+    run_dir = runs / run
+    if not (run_dir / "config.json").is_file():
+        _fail(f"{run_dir}: no such run (the run ids are the folders under {runs})")
+    from acbench.oracle import format_oracle, measure_run
+
+    try:
+        res = measure_run(run_dir, k, random_refs)
+    except (ValueError, OSError, KeyError) as e:
+        _fail(f"{run}: {e}")
+    typer.echo(format_oracle(res))
+
+
 from acbench.cli_archive import compress, decompress, info_cmd  # noqa: E402  (light: no torch at import)
 
 app.command()(compress)

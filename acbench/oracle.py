@@ -10,6 +10,8 @@ image) and the cost of a root. O(N·k) forward passes in all.
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,3 +149,94 @@ def oracle_report(
         r["share"] = (1 - r["rate"]) / best if best > 0 else float("nan")
         r["share_L"] = (1 - r["rate_L"]) / best_l if best_l > 0 else float("nan")
     return out
+
+
+ORACLE_ORDERINGS = ("random", "isomap", "greedy_chain", "class_label")
+
+
+def measure_run(
+    run_dir: Path,
+    k: int = 5,
+    random_refs: int = 0,
+    orderings: tuple[str, ...] = ORACLE_ORDERINGS,
+    batch: int = 64,
+) -> dict[str, Any]:
+    """:func:`oracle_report` of a finished conditional run on its eval split.
+
+    The run's model and baseline give the rates; its ordering run's features (the same feature
+    baseline) give the candidates; each of ``orderings`` is fitted on the train features and
+    placed on the eval split as the pipeline does, as a chain and as a spanning tree rooted by it
+    (``<name>+tree``). Read-only: nothing is written to the run.
+
+    Returns:
+        ``run_id``, ``n_eval``, ``chain`` (L), ``k``, ``random_refs``, ``seconds``, ``failed``
+        (ordering → why it could not be fitted) and ``rows`` (structure → figures, as
+        :func:`oracle_report`).
+    """
+    import json
+    import time
+
+    from acbench.codecs.base import load_codec
+    from acbench.config import DataConfig, from_dict
+    from acbench.data.cache import load_splits
+    from acbench.features import embed
+    from acbench.orderings.tree import SpanningTree
+    from acbench.registry import ORDERINGS
+
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    if cfg.get("kind") != "conditional":
+        raise ValueError(f"{run_dir.name} is a {cfg.get('kind')!r} run; the oracle needs a conditional run")
+    root = run_dir.parent
+    ocfg = json.loads((root / cfg["ordering_run"] / "config.json").read_text())
+    first, _ = load_codec(root / cfg["baseline_run"] / "model.pt")
+    if cfg.get("baseline") == "joint":
+        first, _ = load_codec(run_dir / "first.pt")
+    model, _ = load_codec(run_dir / "model.pt")
+    feat = None
+    if ocfg.get("feature_baseline"):
+        feat, _ = load_codec(root / ocfg["feature_baseline"] / "model.pt")
+    train_set, _, eval_set = load_splits(from_dict(DataConfig, cfg["data"]))
+    f_train = embed(train_set.pixels, ocfg["features"], feat)
+    f_eval = embed(eval_set.pixels, ocfg["features"], feat)
+    structures: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    failed = {}
+    for name in orderings:
+        try:
+            est = ORDERINGS.get(name)(random_state=int(cfg.get("seed", 0))).fit(f_train, train_set.labels)
+            order = np.asarray(est.place(f_eval, eval_set.labels))
+        except Exception as e:  # noqa: BLE001 - e.g. class_label without classes: named, skipped
+            failed[name] = f"{type(e).__name__}: {e}"
+            continue
+        structures[name] = (order, None)
+        structures[name + "+tree"] = SpanningTree(random_state=int(cfg.get("seed", 0))).tree(f_eval, order)
+    t0 = time.perf_counter()
+    rows = oracle_report(
+        first, model, eval_set.pixels, f_eval, structures, k, int(cfg["chain"]), batch, random_refs
+    )
+    return {
+        "run_id": run_dir.name,
+        "n_eval": len(eval_set),
+        "chain": int(cfg["chain"]),
+        "k": k,
+        "random_refs": random_refs,
+        "seconds": time.perf_counter() - t0,
+        "failed": failed,
+        "rows": rows,
+    }
+
+
+def format_oracle(res: dict[str, Any]) -> str:
+    """The table of :func:`measure_run`, best first."""
+    lines = [
+        f"rate oracle of run {res['run_id']}: {res['n_eval']} eval images, k={res['k']} feature "
+        f"neighbours + {res['random_refs']} random references each, L={res['chain']}, "
+        f"{res['seconds']:.1f} s",
+        "rate: estimated bits / bits of every image alone (one chain or the whole forest); "
+        "share: fraction of the oracle tree's saving; _L: chains of L / forests cut at depth L",
+        f"{'structure':20s} {'rate':>8s} {'share':>6s} {'rate_L':>8s} {'share_L':>7s}",
+    ]
+    for name, r in sorted(res["rows"].items(), key=lambda t: t[1]["rate"]):
+        lines.append(f"{name:20s} {r['rate']:8.4f} {r['share']:6.2f} {r['rate_L']:8.4f} {r['share_L']:7.2f}")
+    lines += [f"({name} skipped: {why})" for name, why in res["failed"].items()]
+    return "\n".join(lines)

@@ -376,3 +376,17 @@ def test_tree_archive_with_bad_parents_is_refused(tree_run, tmp_path):
         (tmp_path / "f.acb").write_bytes(prefix + blob + hashlib.sha256(prefix + blob).digest())
         with pytest.raises(ArchiveError, match="tree parent"):
             read_header(tmp_path / "f.acb")
+
+
+def test_oracle_cli_on_a_tree_run(tree_run):
+    from acbench.cli import app
+
+    root, job = tree_run
+    res = CliRunner().invoke(app, ["oracle", job.id, "--runs", str(root), "--k", "2", "--random-refs", "1"])
+    assert res.exit_code == 0, res.output
+    names = {line.split()[0] for line in res.output.splitlines()[3:] if line and not line.startswith("(")}
+    assert {"oracle_tree", "oracle_chain", "isomap", "isomap+tree", "random"} <= names
+    bad = CliRunner().invoke(app, ["oracle", "nope", "--runs", str(root)])
+    assert bad.exit_code != 0 and "no such run" in " ".join(bad.output.split())
+    base = CliRunner().invoke(app, ["oracle", job.baseline_run, "--runs", str(root)])
+    assert base.exit_code != 0 and "the oracle needs a conditional run" in " ".join(base.output.split())
