@@ -251,19 +251,30 @@ def code_tree(
     return results
 
 
-def rows_of(results: list[tuple[int, int, int, Coded]], pixels: np.ndarray, labels: np.ndarray) -> list[dict]:
-    """Long rows (one per image × component) from coded images."""
+def rows_of(
+    results: list[tuple[int, int, int, Coded]],
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    side: np.ndarray | None = None,
+) -> list[dict]:
+    """Long rows (one per image × component) from coded images.
+
+    ``side``: bits of side information per image (a tree's parent indices,
+    :func:`acbench.orderings.tree.side_bits`), added to the ``total`` component's rates (real,
+    estimated and single-stream).
+    """
     rows = []
     for img, cid, pos, c in results:
         x = torch.from_numpy(pixels[img]).float().div_(255.0)
         h, w = x.shape[-2:]
         psnr, msssim = _psnr(x, c.x_hat), _ms_ssim(x, c.x_hat)
         for comp in ("y", "z", "total"):
-            est = sum(c.bits_est.values()) if comp == "total" else c.bits_est[comp]
-            real = sum(c.bits_real.values()) if comp == "total" else c.bits_real[comp]
+            extra = float(side[img]) if side is not None and comp == "total" else 0.0
+            est = sum(c.bits_est.values()) + extra if comp == "total" else c.bits_est[comp]
+            real = sum(c.bits_real.values()) + extra if comp == "total" else c.bits_real[comp]
             stream = {}
             if c.bits_stream is not None:
-                bits = sum(c.bits_stream.values()) if comp == "total" else c.bits_stream[comp]
+                bits = sum(c.bits_stream.values()) + extra if comp == "total" else c.bits_stream[comp]
                 stream = {"bpp_stream": bits / (h * w)}
             rows.append(
                 {

@@ -271,7 +271,7 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
     order_eval = np.load(order_run.dir / "order_eval.npy")
     tree = job.structure == "tree"
     if tree:
-        from acbench.orderings.tree import cut, paths
+        from acbench.orderings.tree import cut, paths, side_bits
 
         (order_train, parent_train), (order_eval, parent_eval) = (
             np.load(order_run.dir / f"tree_{s}.npy") for s in ("train", "eval")
@@ -324,8 +324,10 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
     rows = []
     n = len(eval_set)
     px, L, batch = eval_set.pixels, job.chain, job.eval_batch
+    side: dict[bool, Any] = {False: None, True: None}
     if tree:  # "chain": the forest cut at depth L (paths of at most L images); "full": uncut
         short = cut(parent_eval, order_eval, L)
+        side = {False: side_bits(short, order_eval), True: side_bits(parent_eval, order_eval)}
 
         def code(whole: bool, **kw: Any) -> list:
             return code_tree(first, model, px, parent_eval if whole else short, order_eval, batch, **kw)
@@ -342,5 +344,6 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
         "shuffled": code(False, shuffle_from=states, seed=job.train.seed),
     }
     for name, res in variants.items():
-        rows += [{**meta, "eval": name, **r} for r in rows_of(res, eval_set.pixels, eval_set.labels)]
+        bits = side[name == "full"]
+        rows += [{**meta, "eval": name, **r} for r in rows_of(res, eval_set.pixels, eval_set.labels, bits)]
     run.finish(pd.DataFrame(rows))

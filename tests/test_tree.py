@@ -272,6 +272,15 @@ def test_tree_run_rows_say_the_structure(tree_run):
     short = rows[(rows["eval"] == "chain") & (rows["component"] == "total")]
     assert short["position"].max() <= 3
     assert int((short["position"] == 1).sum()) == int((cut(parent, order, 3) < 0).sum())
+    # the total counts the parent indices (side information): ⌈log2 tree size⌉ bits per non-root
+    from acbench.orderings.tree import side_bits
+
+    px = 64 * 64
+    for ev, par in (("chain", cut(parent, order, 3)), ("full", parent)):
+        r = rows[rows["eval"] == ev].pivot_table(index="image", columns="component", values="bpp_real")
+        got = (r["total"] - r["y"] - r["z"]) * px
+        assert np.allclose(got.sort_index().to_numpy(), side_bits(par, order), atol=1e-6)
+        assert (side_bits(par, order)[par < 0] == 0).all()
 
 
 def test_leaderboard_shows_chain_and_tree_side_by_side():

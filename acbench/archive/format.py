@@ -67,8 +67,11 @@ def _malformed(why: str) -> ArchiveError:
 
 
 def parent_bits(size: int) -> int:
-    """Bits of one stored parent index in a tree of ``size`` items: ⌈log2 size⌉."""
-    return max(0, (size - 1).bit_length())
+    """Bits of one stored parent index in a tree of ``size`` items: ⌈log2 size⌉ (as
+    :func:`acbench.orderings.tree.side_bits` counts them in evaluation)."""
+    from acbench.orderings.tree import index_bits
+
+    return index_bits(size)
 
 
 def pack_parents(trees: list[list[int]]) -> str:

@@ -216,6 +216,21 @@ def units(parent: np.ndarray, order: np.ndarray) -> list[np.ndarray]:
     return np.split(grouped, bounds)
 
 
+def index_bits(size: int) -> int:
+    """Bits of one stored parent index in a tree of ``size`` items: ⌈log2 size⌉."""
+    return max(0, (int(size) - 1).bit_length())
+
+
+def side_bits(parent: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Side information of a forest per item: its parent's index within its tree, ⌈log2 S⌉ bits
+    for a non-root of a tree of S items (what an archive stores), 0 for a root."""
+    parent = np.asarray(parent, dtype=np.int64)
+    out = np.zeros(len(parent))
+    for unit in units(parent, order):
+        out[unit[1:]] = index_bits(len(unit))
+    return out
+
+
 def paths(parent: np.ndarray, order: np.ndarray, length: int) -> np.ndarray:
     """Every root-ward path of ``length`` items, ``[P, length]`` (ancestor first, item last).
 
