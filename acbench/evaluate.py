@@ -200,8 +200,9 @@ def code_tree(
     conditional codec given the *decoded* state of its parent.
 
     Images are coded level by level (all images of one depth together, ``batch`` at a time), so a
-    parent is always decoded before its children. A chain is the forest
-    :func:`acbench.orderings.tree.chain_parents`.
+    parent is always decoded before its children; each tree is also one rANS stream
+    (``bits_stream``, shared out as :func:`code_chains` does), its images in coding order. A
+    chain is the forest :func:`acbench.orderings.tree.chain_parents`.
 
     Args:
         first: the baseline, codes the roots.
@@ -224,10 +225,13 @@ def code_tree(
     need_x_hat = model.reference == "reconstruction"
     rng = np.random.default_rng(seed)
     parent = np.asarray(parent, dtype=np.int64)
+    trees = units(parent, order)
     tree_id = np.empty(len(parent), dtype=np.int64)
-    for tid, unit in enumerate(units(parent, order)):
+    for tid, unit in enumerate(trees):
         tree_id[unit] = tid
     depth = depths(parent, order)
+    streams = coder.stream_encoders(len(trees))  # one rANS stream per tree, in coding order
+    mine: list[list[Coded]] = [[] for _ in trees]
     results: list[tuple[int, int, int, Coded]] = []
     states: dict[int, RefState] = {}
     for d in range(int(depth.max()) + 1 if len(depth) else 0):
@@ -236,18 +240,24 @@ def code_tree(
         for b0 in range(0, len(level), batch):
             imgs = level[b0 : b0 + batch]
             x = torch.from_numpy(pixels[imgs]).float().div_(255.0)
+            sinks = [streams[t] for t in tree_id[imgs].tolist()]
             if d == 0:
-                coded = code_batch(first, x, None, need_x_hat=need_x_hat)
+                coded = code_batch(first, x, None, need_x_hat=need_x_hat, streams=sinks)
             else:
                 if shuffle_from is not None:
                     ref = _shuffled(imgs, len(parent), rng, shuffle_from)
                 else:
                     ref = _stack_refs([states[int(p)] for p in parent[imgs]])
-                coded = code_batch(model, x, ref, need_x_hat=need_x_hat)
+                coded = code_batch(model, x, ref, need_x_hat=need_x_hat, streams=sinks)
             for img, c in zip(imgs.tolist(), coded):
                 results.append((img, int(tree_id[img]), d + 1, c))
+                mine[tree_id[img]].append(c)
                 now[img] = c.ref
         states = now
+    for enc, coded_tree in zip(streams, mine, strict=True):
+        shares = stream_shares([c.bits_est for c in coded_tree], 8.0 * len(enc.flush()))
+        for c, sh in zip(coded_tree, shares, strict=True):
+            c.bits_stream = sh
     return results
 
 

@@ -312,7 +312,7 @@ def test_tree_archive_round_trip_is_bit_exact(tree_run, tmp_path):
     from PIL import Image
 
     from acbench.archive import archive_info, compress_folder, decompress_archive, read_header
-    from acbench.archive.format import TREE_VERSION, parent_bits
+    from acbench.archive.format import FORMAT_VERSION, parent_bits
 
     root, job = tree_run
     src = tmp_path / "src"
@@ -323,7 +323,7 @@ def test_tree_archive_round_trip_is_bit_exact(tree_run, tmp_path):
     arc = tmp_path / "t.acb"
     summary = compress_folder(src, arc, run_dir=root / job.id)
     info = archive_info(arc)
-    assert info["structure"] == "tree" and info["version"] == TREE_VERSION
+    assert info["structure"] == "tree" and info["version"] == FORMAT_VERSION
     h = read_header(arc)
     sizes = h.header["chains"]
     assert info["parent_bits"] == sum((s - 1) * parent_bits(s) for s in sizes)
@@ -337,23 +337,16 @@ def test_tree_archive_round_trip_is_bit_exact(tree_run, tmp_path):
         a = (tmp_path / "out" / f"c{i}.png").read_bytes()
         assert a == (tmp_path / "out2" / f"c{i}.png").read_bytes()
     assert summary["bpp_file"] > 0
-    # a flipped byte loses the item and its descendants only, not the rest of its tree
+    # a flipped byte loses its tree (one rANS stream), not the other trees
     big = max(range(len(sizes)), key=lambda c: sizes[c])
-    parents = h.parents()[big]
-    items = h.chains()[big]
-    victim = 1
     raw = bytearray(arc.read_bytes())
-    raw[h.item_offsets()[items[victim]] + 1] ^= 0x10
+    raw[h.stream_offsets()[big] + 1] ^= 0x10
     bad = tmp_path / "bad.acb"
     bad.write_bytes(bytes(raw))
     res = decompress_archive(bad, tmp_path / "o", runs_root=root, skip_corrupt=True)
-    below = {victim}
-    for k in range(victim + 1, len(parents)):
-        if parents[k] in below:
-            below.add(k)
     names = h.header["items"]["name"]
-    assert {x["name"] for x in res["lost"]} == {names[items[k]] for k in below}
-    assert res["restored"] == 9 - len(below)
+    assert {x["name"] for x in res["lost"]} == {names[i] for i in h.chains()[big]}
+    assert res["restored"] == 9 - sizes[big]
 
 
 def test_tree_archive_with_bad_parents_is_refused(tree_run, tmp_path):

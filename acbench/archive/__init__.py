@@ -95,8 +95,7 @@ Decisions, and why:
   ``"structure": "tree"`` and holds ``parents``: every non-root's parent index within its tree,
   ⌈log2 S⌉ bits for a tree of S items, packed most significant bit first (a hex string: the
   header's compressed size, which counts in the file's bpp, carries them; ``info`` gives the bit
-  count). Such archives are format version 2; chain archives are still written as version 1. A
-  corrupt item loses its descendants only.
+  count). Each tree is one rANS stream, as a chain is: a corrupt stream loses its tree.
 
 The package, by part: ``format`` (constants, header helpers), ``models``, ``images``, ``names``,
 ``coding`` (one chain, shared by the in-process path and worker processes), ``compress``,

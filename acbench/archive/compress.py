@@ -18,9 +18,8 @@ from acbench.archive.coding import _Coder, _one_thread, _run_chains, encode_chai
 from acbench.archive.format import (
     _COLS,
     _PREFIX,
-    CHAIN_VERSION,
+    FORMAT_VERSION,
     MAGIC,
-    TREE_VERSION,
     ArchiveError,
     Progress,
     _platform,
@@ -276,7 +275,7 @@ def _write_archive(
         for mf in (run.first, run.conditional):
             embedded[mf.role] = (off, mf.size)
             off += mf.size
-    version = TREE_VERSION if trees else CHAIN_VERSION  # chain archives stay readable by v2 readers
+    version = FORMAT_VERSION
     header = {
         "format": "acbench-archive",
         "version": version,

@@ -8,9 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 MAGIC = b"\x89ACB\r\n\x1a\n"
-FORMAT_VERSION = 3  # the newest version read; 1: one rANS stream per image and component (no longer read)
-CHAIN_VERSION = 2  # chain archives: one rANS stream per chain
-TREE_VERSION = 3  # tree references (parent indices); chain archives are still written as version 2
+FORMAT_VERSION = 2  # 1: one rANS stream per image and component (no longer read)
 _PREFIX = struct.Struct("<8sHHQ")  # magic, version, flags, header length
 _DIGEST = 32
 MAX_HEADER = 1 << 30  # compressed and decompressed header bound (bytes)
