@@ -88,6 +88,14 @@ Decisions, and why:
   sub-folder, or the one below split folders such as ``train/``, ``val/``). The fitted order is cut
   into chains of the run's ``chain`` length. If the ordering cannot be fitted (e.g. fewer images
   than its neighbourhood size), the name order is used and the summary says so.
+- **Trees.** A run with ``structure = "tree"`` codes the minimum spanning forest of the features
+  rooted by the fitted order (:mod:`acbench.orderings.tree`), cut at depth ``chain`` as its
+  evaluation does; each tree is one unit (its items stored in breadth-first order, decodable
+  without the others), each item conditioned on its parent's decoded state. The header then says
+  ``"structure": "tree"`` and holds ``parents``: every non-root's parent index within its tree,
+  ⌈log2 S⌉ bits for a tree of S items, packed most significant bit first (a hex string: the
+  header's compressed size, which counts in the file's bpp, carries them; ``info`` gives the bit
+  count). Each tree is one rANS stream, as a chain is: a corrupt stream loses its tree.
 
 The package, by part: ``format`` (constants, header helpers), ``models``, ``images``, ``names``,
 ``coding`` (one chain, shared by the in-process path and worker processes), ``compress``,

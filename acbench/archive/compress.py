@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from acbench.archive.coding import _Coder, _one_thread, _run_chains, encode_chain
-from acbench.archive.format import _COLS, _PREFIX, FORMAT_VERSION, MAGIC, ArchiveError, Progress, _platform
+from acbench.archive.format import (
+    _COLS,
+    _PREFIX,
+    FORMAT_VERSION,
+    MAGIC,
+    ArchiveError,
+    Progress,
+    _platform,
+    pack_parents,
+    parent_bits,
+)
 from acbench.archive.images import _image_exts, _size, _thumb, output_names, read_image, scan
 from acbench.archive.info import archive_info
 from acbench.archive.models import RunInfo, _sha256, open_run
@@ -138,13 +148,23 @@ def compress_folder(
 
     labels = np.unique(class_of(names), return_inverse=True)[1]
     order, note = _order(feats, labels, run)
-    from acbench.evaluate import chains_of
+    trees: list[list[int]] | None = None
+    if run.structure == "tree":
+        chains, trees = _trees(feats, order, run)
+    else:
+        from acbench.evaluate import chains_of
 
-    chains = [order[c].tolist() for c in chains_of(len(order), run.chain)]
+        chains = [order[c].tolist() for c in chains_of(len(order), run.chain)]
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tasks = [
-            (str(src), [names[i] for i in ch], str(tmpdir / f"{cid}.bin"), baseline_estimate)
+            (
+                str(src),
+                [names[i] for i in ch],
+                str(tmpdir / f"{cid}.bin"),
+                baseline_estimate,
+                trees[cid] if trees else None,
+            )
             for cid, ch in enumerate(chains)
         ]
         coded = _run_chains(
@@ -159,7 +179,8 @@ def compress_folder(
         )
         recs = [c[0] for c in coded]
         streams = [c[1] for c in coded]
-        _write_archive(out, run, chains, outs, recs, streams, [t[2] for t in tasks], embed_model, how, note)
+        files = [t[2] for t in tasks]
+        _write_archive(out, run, chains, outs, recs, streams, files, embed_model, how, note, trees)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {k: v for k, v in archive_info(out).items() if k != "items"}
@@ -176,6 +197,21 @@ def compress_folder(
         "note": note,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _trees(feats: np.ndarray, order: np.ndarray, run: RunInfo) -> tuple[list[list[int]], list[list[int]]]:
+    """The spanning forest rooted by the ordering, cut at depth ``run.chain`` (as evaluation
+    codes it): its trees (image indices in coding order) and each tree's local parent indices."""
+    from acbench.orderings.tree import SpanningTree, cut, units
+
+    coding, parent = SpanningTree(random_state=run.seed).tree(feats, order)
+    short = cut(parent, coding, run.chain)
+    chains, trees = [], []
+    for unit in units(short, coding):
+        local = {int(g): k for k, g in enumerate(unit)}
+        chains.append(unit.tolist())
+        trees.append([-1] + [local[int(short[g])] for g in unit[1:]])
+    return chains, trees
 
 
 def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> dict[str, Any]:
@@ -229,6 +265,7 @@ def _write_archive(
     embed: bool,
     how: str,
     note: str,
+    trees: list[list[int]] | None = None,
 ) -> None:
     flat = [r for chain in recs for r in chain]
     names = [outs[i] for ch in chains for i in ch]
@@ -238,9 +275,10 @@ def _write_archive(
         for mf in (run.first, run.conditional):
             embedded[mf.role] = (off, mf.size)
             off += mf.size
+    version = FORMAT_VERSION
     header = {
         "format": "acbench-archive",
-        "version": FORMAT_VERSION,
+        "version": version,
         "coder": {"acbench": _acbench_version(), **_platform()},
         "model": {
             "run_id": run.run_id,
@@ -260,10 +298,14 @@ def _write_archive(
         "payload_bytes": off + sum(s["bytes"] for s in streams),
         "items": items,
     }
+    if trees:  # the parent indices are side information: they count in the file's size
+        header["structure"] = "tree"
+        header["parents"] = pack_parents(trees)
+        header["totals"]["parent_bits"] = sum((len(t) - 1) * parent_bits(len(t)) for t in trees)
     blob = zlib.compress(
         json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), 9
     )
-    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(blob))
+    prefix = _PREFIX.pack(MAGIC, version, 0, len(blob))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:

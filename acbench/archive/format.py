@@ -62,3 +62,49 @@ def _unhex(hx: Any, n: int, what: str) -> list[int]:
 
 def _malformed(why: str) -> ArchiveError:
     return ArchiveError(f"archive header is malformed ({why}); the file is damaged or not from acbench")
+
+
+def parent_bits(size: int) -> int:
+    """Bits of one stored parent index in a tree of ``size`` items: ⌈log2 size⌉ (as
+    :func:`acbench.orderings.tree.side_bits` counts them in evaluation)."""
+    from acbench.orderings.tree import index_bits
+
+    return index_bits(size)
+
+
+def pack_parents(trees: list[list[int]]) -> str:
+    """Local parent indices of every tree's non-roots (item 0 of a tree is its root), packed
+    ⌈log2 S⌉ bits each for a tree of S items, most significant bit first; as a hex string."""
+    acc, nbits = 0, 0
+    for parents in trees:
+        w = parent_bits(len(parents))
+        for p in parents[1:]:
+            acc = (acc << w) | p
+            nbits += w
+    pad = -nbits % 8
+    return (acc << pad).to_bytes((nbits + pad) // 8, "big").hex()
+
+
+def unpack_parents(hx: Any, sizes: list[int]) -> list[list[int]]:
+    """Inverse of :func:`pack_parents`; every parent must come before its child in its tree."""
+    total = sum((s - 1) * parent_bits(s) for s in sizes)
+    nbytes = -(-total // 8)
+    if not (isinstance(hx, str) and len(hx) == 2 * nbytes):
+        raise _malformed("tree parents")
+    try:
+        acc = int(hx, 16) if hx else 0
+    except ValueError:
+        raise _malformed("tree parents") from None
+    acc >>= 8 * nbytes - total
+    out, left = [], total
+    for s in sizes:
+        w = parent_bits(s)
+        parents = [-1]
+        for k in range(1, s):
+            left -= w
+            p = (acc >> left) & ((1 << w) - 1)
+            if p >= k:
+                raise _malformed(f"tree parent {p} of item {k} is not decoded before it")
+            parents.append(p)
+        out.append(parents)
+    return out

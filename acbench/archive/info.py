@@ -26,13 +26,17 @@ def archive_info(path: Path) -> dict[str, Any]:
         (the baseline alone, but one stream per chain as here: the flush-matched anchor, whose
         difference to the bitstreams is content alone); ``streams``: one dict per
         chain (images, bytes, bpp); and ``items``: one dict per image (name, source, mode, width,
-        height, chain, position). Rate figures not recorded are ``None``.
+        height, chain, position: depth + 1 in a tree); ``structure`` (``chain`` or ``tree``) and
+        ``parent_bits`` (the stored parent indices of a tree, ⌈log2 tree size⌉ bits each). Rate
+        figures not recorded are ``None``.
     """
     arc = read_header(Path(path))
     h, it = arc.header, arc.header["items"]
     items, chains = [], []
-    for cid, ch in enumerate(arc.chains()):
+    for cid, (ch, parents) in enumerate(zip(arc.chains(), arc.parents())):
+        depth: list[int] = []
         for pos, i in enumerate(ch):
+            depth.append(0 if pos == 0 else depth[pos - 1 if parents is None else parents[pos]] + 1)
             items.append(
                 {
                     "name": it["name"][i],
@@ -41,7 +45,7 @@ def archive_info(path: Path) -> dict[str, Any]:
                     "width": it["w"][i],
                     "height": it["h"][i],
                     "chain": cid,
-                    "position": pos + 1,
+                    "position": depth[pos] + 1,
                 }
             )
         cpx = sum(it["w"][i] * it["h"][i] for i in ch)
@@ -66,6 +70,8 @@ def archive_info(path: Path) -> dict[str, Any]:
         "pixels": px,
         "chains": len(h["chains"]),
         "chain_length": h.get("chain_length"),
+        "structure": h.get("structure", "chain"),
+        "parent_bits": tot.get("parent_bits", 0),
         "model": {
             "run_id": h["model"].get("run_id"),
             "embedded": bool(h["model"]["first"]["embedded"] and h["model"]["conditional"]["embedded"]),
@@ -121,8 +127,14 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
         f"others: {m['conditional']['file']} sha256 {m['conditional']['sha256'][:12]}…",
         f"  ordering  {o.get('name')} on {o.get('features')} features ({o.get('embedded_at')})"
         + (f"; {o['note']}" if o.get("note") else ""),
-        f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
-        f"{info['pixels']:,} px",
+        (
+            f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
+            if info.get("structure", "chain") == "chain"
+            else f"  images    {info['images']} in {info['chains']} tree(s) of depth < "
+            f"{info['chain_length']} (parents: {info['parent_bits']:,} bits, ⌈log2 tree size⌉ each, "
+            "in the header), "
+        )
+        + f"{info['pixels']:,} px",
         _lossy_line(info),
         f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
         f"model estimate {info['bpp_est']:.4f})",

@@ -22,6 +22,7 @@ from acbench.archive.format import (
     _malformed,
     _unhex,
     _unpack_items,
+    unpack_parents,
 )
 
 
@@ -60,6 +61,10 @@ class _Archive:
             out.append(list(range(i, i + n)))
             i += n
         return out
+
+    def parents(self) -> list[list[int] | None]:
+        """Each chain's local parent indices (a tree), or ``None`` (a chain: the previous item)."""
+        return self.header.get("parents") or [None] * len(self.header["chains"])
 
 
 #: versions once written, no longer read: what they were
@@ -130,6 +135,11 @@ def _check_header(h: Any) -> None:
     for v in streams:
         ints(v, 0, 2**40, "stream length")
     h["stream_crc32"] = _unhex(h.get("stream_crc32"), len(chains), "chain stream checksums")
+    structure = h.get("structure", "chain")
+    if structure == "tree":
+        h["parents"] = unpack_parents(h.get("parents"), chains)
+    elif structure != "chain" or "parents" in h:
+        raise _malformed(f"structure {structure!r}")
     ints(h.get("items_offset"), 0, 2**50, "items offset")
     ints(h.get("payload_bytes"), 0, 2**50, "payload size")
     if h["items_offset"] + sum(streams) != h["payload_bytes"]:
