@@ -77,7 +77,13 @@ def report(
                 for t in best
             ]
         else:
-            best = sorted(complete, key=lambda t: t.value)[:top]
+            seen: set[str] = set()  # a configuration tried twice (the sampler repeats) once
+            best = []
+            for t in sorted(complete, key=lambda t: t.value):
+                curve = str(t.user_attrs.get("curve", t.number))
+                if curve not in seen and len(best) < top:
+                    seen.add(curve)
+                    best.append(t)
             lines += [f"## Best {len(best)} trials", ""]
             head = ["trial", "value", *names, "curve"]
             body = [
