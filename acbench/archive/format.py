@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import platform
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 MAGIC = b"\x89ACB\r\n\x1a\n"
-FORMAT_VERSION = 2  # 1: one rANS stream per image and component (no longer read)
+FORMAT_VERSION = 3  # older versions: read._RETIRED
 _PREFIX = struct.Struct("<8sHHQ")  # magic, version, flags, header length
 _DIGEST = 32
 MAX_HEADER = 1 << 30  # compressed and decompressed header bound (bytes)
@@ -36,12 +37,23 @@ def _platform() -> dict[str, Any]:
     }
 
 
+#: what the header records of the coder's platform (it always codes on the CPU, batch 1, 1 thread)
+_CODER_KEYS = ("torch", "compressai", "machine", "cpu_capability")
 _COLS = ("mode", "w", "h")
+SHA_HEX = 16  # checkpoint sha256 kept in the header: 64 bits (why: the format, acbench.archive)
+
+
+def _pix_crc32(chains: list[int]) -> int:
+    """The archive's reconstruction check: crc32 over every chain's pixel crc32, chain order."""
+    return zlib.crc32(b"".join(c.to_bytes(4, "little") for c in chains))
 
 
 def _unpack_items(it: dict[str, Any], stride: int) -> dict[str, Any]:
-    """Inverse of :func:`_pack_items` (on a structurally checked table)."""
-    out = dict(it)
+    """Inverse of :func:`_pack_items` (on a structurally checked table): a column stored as one
+    value (every item has it) becomes a list."""
+    n = len(it["name"])
+    out = {k: (v if isinstance(v, list) else [v] * n) for k, v in it.items()}
+    it = out
     out["src"] = [
         n_ if s is None else (n_[:-4] + s if (s == "" or (s.startswith(".") and "/" not in s)) else s)
         for s, n_ in zip(it["src"], it["name"], strict=True)
@@ -49,15 +61,6 @@ def _unpack_items(it: dict[str, Any], stride: int) -> dict[str, Any]:
     if "shape" not in it:
         out["shape"] = [[-(-h // stride), -(-w // stride)] for w, h in zip(it["w"], it["h"], strict=True)]
     return out
-
-
-def _unhex(hx: Any, n: int, what: str) -> list[int]:
-    if not (isinstance(hx, str) and len(hx) == 8 * n):
-        raise _malformed(what)
-    try:
-        return [int(hx[8 * i : 8 * i + 8], 16) for i in range(n)]
-    except ValueError:
-        raise _malformed(what) from None
 
 
 def _malformed(why: str) -> ArchiveError:

@@ -49,7 +49,8 @@ def archive_info(path: Path) -> dict[str, Any]:
     px = sum(w * hh for w, hh in zip(it["w"], it["h"]))
     streams = sum(h["streams"])
     size = min(arc.file_size, arc.end)  # bytes appended after the end are not the archive's
-    model_bytes = sum(h["model"][r]["bytes"] for r in ("first", "conditional") if h["model"][r]["embedded"])
+    embedded = [r for r in ("first", "conditional") if h["model"][r].get("embedded")]
+    model_bytes = sum(h["model"][r]["bytes"] for r in embedded)
     tot = h["totals"]
     n = arc.n
 
@@ -68,7 +69,7 @@ def archive_info(path: Path) -> dict[str, Any]:
         "chain_length": h.get("chain_length"),
         "model": {
             "run_id": h["model"].get("run_id"),
-            "embedded": bool(h["model"]["first"]["embedded"] and h["model"]["conditional"]["embedded"]),
+            "embedded": len(embedded) == 2,
             **{
                 r: {k: h["model"][r][k] for k in ("run_id", "file", "sha256", "bytes")}
                 for r in ("first", "conditional")
