@@ -58,6 +58,9 @@ def run(
     ordering: Annotated[Optional[str], typer.Option(help="ordering (acbench ls orderings)")] = None,
     mixer: Annotated[Optional[str], typer.Option(help="mixer (acbench ls mixers)")] = None,
     chain: Annotated[Optional[int], typer.Option(help="chain length L (>= 2)")] = None,
+    structure: Annotated[
+        Optional[str], typer.Option(help="chain | tree (reference: the previous image, or the tree parent)")
+    ] = None,
     codec: Annotated[Optional[str], typer.Option(help="codec (acbench ls codecs)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="dataset (acbench ls datasets)")] = None,
     data: Annotated[Optional[Path], typer.Option(help="a folder of images (dataset 'folder')")] = None,
@@ -106,6 +109,7 @@ def run(
             mixer=mixer,
             codec=codec,
             chain=chain,
+            structure=structure,
             sites=sites,
             reference=reference,
             baseline=baseline,
@@ -482,6 +486,27 @@ def export(
         path = out / f"{curve}.json"
         path.write_text(json.dumps(data, indent=2))
         typer.echo(f"written: {path}")
+
+
+@app.command()
+def oracle(
+    run: Annotated[str, typer.Argument(help="a finished conditional run id (under --runs)")],
+    runs: Annotated[Path, typer.Option("--runs", help="output folder holding the runs")] = Path("runs"),
+    k: Annotated[int, typer.Option(min=1, help="feature neighbours per image as candidate references")] = 5,
+    random_refs: Annotated[int, typer.Option(min=0, help="random candidate references per image")] = 0,
+) -> None:
+    """How close feature orderings (as chains and as trees) come to a trained conditional run's
+    rate oracle on its eval split (its own estimated rates as edge weights; read-only)."""
+    run_dir = runs / run
+    if not (run_dir / "config.json").is_file():
+        _fail(f"{run_dir}: no such run (the run ids are the folders under {runs})")
+    from acbench.oracle import format_oracle, measure_run
+
+    try:
+        res = measure_run(run_dir, k, random_refs)
+    except (ValueError, OSError, KeyError) as e:
+        _fail(f"{run}: {e}")
+    typer.echo(format_oracle(res))
 
 
 from acbench.cli_archive import compress, decompress, info_cmd  # noqa: E402  (light: no torch at import)

@@ -27,6 +27,9 @@ PAPER_SITES = ("hyper_analysis", "hyper_synthesis")
 FEATURES = ("hyper", "y", "pixels")
 REFERENCES = ("latents", "reconstruction")
 BASELINE_MODES = ("frozen", "joint")
+# chain: x_k given x_{k-1} of the ordering; tree: each image given its parent in a minimum
+# spanning forest of the ordering features (acbench.orderings.tree)
+STRUCTURES = ("chain", "tree")
 
 
 class ConfigError(ValueError):
@@ -92,7 +95,8 @@ class RunConfig:
     ordering: Component = field(default_factory=lambda: Component("isomap"))
     mixer: Component = field(default_factory=lambda: Component("film"))
     sites: tuple[str, ...] = PAPER_SITES
-    chain: int = 4
+    chain: int = 4  # chain length L; with structure "tree", the longest root-ward path (depth cut)
+    structure: str = "chain"
     lmbdas: tuple[float, ...] = (0.0035, 0.0067, 0.013, 0.025)
     baseline_train: TrainConfig = field(default_factory=TrainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -357,6 +361,7 @@ def validate(cfg: RunConfig, import_plugins: bool = True) -> RunConfig:
         ("features", FEATURES),
         ("reference", REFERENCES),
         ("baseline", BASELINE_MODES),
+        ("structure", STRUCTURES),
     ):
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {getattr(cfg, name)!r})")

@@ -105,6 +105,16 @@ def _stack_refs(refs: list[RefState]) -> RefState:
     )
 
 
+def _shuffled(imgs: np.ndarray, n: int, rng: np.random.Generator, states: dict[int, RefState]) -> RefState:
+    """The states of a random *other* image for each of ``imgs`` (the swapped-reference control)."""
+    others = []
+    for img in imgs:
+        j = int(rng.integers(n - 1))
+        j = j + 1 if j >= img else j  # any image but itself
+        others.append(states[j])
+    return _stack_refs(others)
+
+
 def chains_of(n: int, length: int) -> list[np.ndarray]:
     """Positions 0..n-1 cut into consecutive chains of ``length`` (the last may be shorter)."""
     return [np.arange(s, min(s + length, n)) for s in range(0, n, length)]
@@ -161,13 +171,7 @@ def code_chains(
                     coded = code_batch(first, x, None, need_x_hat=need_x_hat, streams=streams)
                 else:
                     if shuffle_from is not None:
-                        n = len(order)
-                        others = []
-                        for img in imgs[:, pos]:
-                            j = int(rng.integers(n - 1))
-                            j = j + 1 if j >= img else j  # any image but itself
-                            others.append(shuffle_from[j])
-                        ref = _stack_refs(others)
+                        ref = _shuffled(imgs[:, pos], len(order), rng, shuffle_from)
                     coded = code_batch(model, x, ref, need_x_hat=need_x_hat, streams=streams)
                 for i, c in enumerate(coded):
                     results.append((int(imgs[i, pos]), ids[i], pos + 1, c))
@@ -181,19 +185,106 @@ def code_chains(
     return results
 
 
-def rows_of(results: list[tuple[int, int, int, Coded]], pixels: np.ndarray, labels: np.ndarray) -> list[dict]:
-    """Long rows (one per image × component) from coded images."""
+@torch.inference_mode()
+def code_tree(
+    first: ConditionalCodec,
+    model: ConditionalCodec,
+    pixels: np.ndarray,
+    parent: np.ndarray,
+    order: np.ndarray,
+    batch: int = 64,
+    shuffle_from: dict[int, RefState] | None = None,
+    seed: int = 0,
+) -> list[tuple[int, int, int, Coded]]:
+    """Code the eval images along a forest: roots by the baseline, every other image by the
+    conditional codec given the *decoded* state of its parent.
+
+    Images are coded level by level (all images of one depth together, ``batch`` at a time), so a
+    parent is always decoded before its children; each tree is also one rANS stream
+    (``bits_stream``, shared out as :func:`code_chains` does), its images in coding order. A
+    chain is the forest :func:`acbench.orderings.tree.chain_parents`.
+
+    Args:
+        first: the baseline, codes the roots.
+        model: the conditional codec.
+        pixels: uint8 [N, 3, H, W] eval images.
+        parent: parent of each image (``-1``: a root).
+        order: a coding order (parents first); it numbers the trees (``chain_id``).
+        batch: images coded together.
+        shuffle_from: as in :func:`code_chains`: each conditioned image's reference is the state
+            of a random *other* image in the true-reference coding.
+        seed: for the shuffled references.
+
+    Returns:
+        ``(image, tree_id, depth + 1, Coded)`` for every image (the position of a chain).
+    """
+    from acbench.orderings.tree import depths, units
+
+    first.eval()
+    model.eval()
+    need_x_hat = model.reference == "reconstruction"
+    rng = np.random.default_rng(seed)
+    parent = np.asarray(parent, dtype=np.int64)
+    trees = units(parent, order)
+    tree_id = np.empty(len(parent), dtype=np.int64)
+    for tid, unit in enumerate(trees):
+        tree_id[unit] = tid
+    depth = depths(parent, order)
+    streams = coder.stream_encoders(len(trees))  # one rANS stream per tree, in coding order
+    mine: list[list[Coded]] = [[] for _ in trees]
+    results: list[tuple[int, int, int, Coded]] = []
+    states: dict[int, RefState] = {}
+    for d in range(int(depth.max()) + 1 if len(depth) else 0):
+        level = np.asarray(order)[depth[np.asarray(order)] == d]
+        now: dict[int, RefState] = {}
+        for b0 in range(0, len(level), batch):
+            imgs = level[b0 : b0 + batch]
+            x = torch.from_numpy(pixels[imgs]).float().div_(255.0)
+            sinks = [streams[t] for t in tree_id[imgs].tolist()]
+            if d == 0:
+                coded = code_batch(first, x, None, need_x_hat=need_x_hat, streams=sinks)
+            else:
+                if shuffle_from is not None:
+                    ref = _shuffled(imgs, len(parent), rng, shuffle_from)
+                else:
+                    ref = _stack_refs([states[int(p)] for p in parent[imgs]])
+                coded = code_batch(model, x, ref, need_x_hat=need_x_hat, streams=sinks)
+            for img, c in zip(imgs.tolist(), coded):
+                results.append((img, int(tree_id[img]), d + 1, c))
+                mine[tree_id[img]].append(c)
+                now[img] = c.ref
+        states = now
+    for enc, coded_tree in zip(streams, mine, strict=True):
+        shares = stream_shares([c.bits_est for c in coded_tree], 8.0 * len(enc.flush()))
+        for c, sh in zip(coded_tree, shares, strict=True):
+            c.bits_stream = sh
+    return results
+
+
+def rows_of(
+    results: list[tuple[int, int, int, Coded]],
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    side: np.ndarray | None = None,
+) -> list[dict]:
+    """Long rows (one per image × component) from coded images.
+
+    ``side``: bits of side information per image (a tree's parent indices,
+    :func:`acbench.orderings.tree.side_bits`), added to the ``total`` component's rates (real,
+    estimated and single-stream).
+    """
     rows = []
     for img, cid, pos, c in results:
         x = torch.from_numpy(pixels[img]).float().div_(255.0)
         h, w = x.shape[-2:]
         psnr, msssim = _psnr(x, c.x_hat), _ms_ssim(x, c.x_hat)
         for comp in ("y", "z", "total"):
-            est = sum(c.bits_est.values()) if comp == "total" else c.bits_est[comp]
-            real = sum(c.bits_real.values()) if comp == "total" else c.bits_real[comp]
+            extra = float(side[img]) if side is not None and comp == "total" else 0.0
+            est = sum(c.bits_est.values()) + extra if comp == "total" else c.bits_est[comp]
+            real = sum(c.bits_real.values()) + extra if comp == "total" else c.bits_real[comp]
             stream = {}
             if c.bits_stream is not None:
-                bits = sum(c.bits_stream.values()) if comp == "total" else c.bits_stream[comp]
+                bits = sum(c.bits_stream.values()) + extra if comp == "total" else c.bits_stream[comp]
                 stream = {"bpp_stream": bits / (h * w)}
             rows.append(
                 {

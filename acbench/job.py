@@ -80,6 +80,8 @@ class Job:
     _META: ClassVar[tuple[str, ...]] = ("anchor_curve", "matched_curve", "control_curve")
     #: payload keys left out when empty (absent from older payloads: run ids must not change)
     _OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    #: payload keys left out at these values (added after runs existed: their ids must not change)
+    _DEFAULTS: ClassVar[Mapping[str, Any]] = {}
 
     def payload(self) -> dict[str, Any]:
         """Everything that defines the result, as plain JSON-able values (the run id's input)."""
@@ -89,6 +91,8 @@ class Job:
                 continue
             v = getattr(self, f.name)
             if f.name in self._OPTIONAL and not v:
+                continue
+            if f.name in self._DEFAULTS and v == self._DEFAULTS[f.name]:
                 continue
             out[f.name] = to_dict(v)
         return out
@@ -164,14 +168,17 @@ class AnchorJob(Job):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class OrderingJob(Job):
-    """An ordering fitted on the train features (of ``feature_baseline``, or pixels)."""
+    """An ordering fitted on the train features (of ``feature_baseline``, or pixels); with
+    ``structure = "tree"`` also the spanning forests of both splits, rooted by the ordering."""
 
     kind: ClassVar[str] = "ordering"
+    _DEFAULTS: ClassVar[Mapping[str, Any]] = {"structure": "chain"}
     data: DataConfig
     ordering: Component
     features: str
     feature_baseline: str | None
     seed: int
+    structure: str = "chain"
 
     @cached_property
     def curve(self) -> str:
@@ -184,9 +191,11 @@ class OrderingJob(Job):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class ConditionalJob(Job):
-    """The conditional codec at ``lam``, trained on chains of ``chain`` images."""
+    """The conditional codec at ``lam``, trained on chains of ``chain`` images (with ``structure =
+    "tree"``: on root-ward paths of ``chain`` images of the spanning forest)."""
 
     kind: ClassVar[str] = "conditional"
+    _DEFAULTS: ClassVar[Mapping[str, Any]] = {"structure": "chain"}
     data: DataConfig
     codec: Component
     mixer: Component
@@ -204,6 +213,7 @@ class ConditionalJob(Job):
     lam: float
     baseline_run: str
     eval_batch: int
+    structure: str = "chain"
 
     @property
     def deps(self) -> tuple[str, ...]:

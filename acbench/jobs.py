@@ -48,6 +48,7 @@ def _meta(job: BaselineJob | AnchorJob | ConditionalJob) -> dict[str, Any]:
         "sites": ",".join(cond.sites) if cond else "",
         "variant": variant(job.record()),
         "chain": cond.chain if cond else 1,
+        "structure": cond.structure if cond else "",
         "lam": job.lam,
         "seed": job.train.seed,
         "steps": job.train.steps + (job.lambda_finetune if isinstance(job, BaselineJob) else 0),
@@ -232,7 +233,28 @@ def _ordering(job: OrderingJob, root: Path, run: Run, progress: OnProgress | Non
     np.save(run.dir / "order_eval.npy", order_eval)
     q_eval = ordering_quality(f_eval, order_eval, eval_set.labels)
     q_train = ordering_quality(f_train, np.asarray(est.order_), train_set.labels)
-    run.finish(meta={"fit_seconds": fit_s, "quality_eval": q_eval, "quality_train": q_train})
+    meta = {"fit_seconds": fit_s, "quality_eval": q_eval, "quality_train": q_train}
+    if job.structure == "tree":
+        ranks = (np.asarray(est.order_), order_eval)
+        meta.update(_trees(run, job.seed, (f_train, f_eval), ranks, (train_set, eval_set)))
+    run.finish(meta=meta)
+
+
+def _trees(run: Run, seed: int, features: tuple, ranks: tuple, splits: tuple) -> dict[str, Any]:
+    """The spanning forests of both splits, rooted and sibling-ordered by the ordering: saved as
+    ``tree_<split>.npy`` ([2, N]: coding order, parent); their quality is that of their edges."""
+    from acbench.orderings.quality import edge_quality
+    from acbench.orderings.tree import SpanningTree
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    for split, f, rank, data in zip(("train", "eval"), features, ranks, splits):
+        order, parent = SpanningTree(random_state=seed).tree(f, rank)
+        np.save(run.dir / f"tree_{split}.npy", np.stack([order, parent]))
+        out[f"quality_{split}"] = edge_quality(f, parent, data.labels)
+        out[f"roots_{split}"] = int((parent < 0).sum())
+    out["tree_seconds"] = time.perf_counter() - t0
+    return out
 
 
 def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress | None) -> None:
@@ -240,13 +262,20 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
     import torch
 
     from acbench.codecs.base import build_codec, load_codec, save_checkpoint
-    from acbench.evaluate import code_chains, rows_of
+    from acbench.evaluate import code_chains, code_tree, rows_of
     from acbench.train import ChainTask
 
     train_set, val_set, eval_set = _data(job)
     order_run = Run(root, job.ordering_run)
     order_train = np.load(order_run.dir / "order_train.npy")
     order_eval = np.load(order_run.dir / "order_eval.npy")
+    tree = job.structure == "tree"
+    if tree:
+        from acbench.orderings.tree import cut, paths, side_bits
+
+        (order_train, parent_train), (order_eval, parent_eval) = (
+            np.load(order_run.dir / f"tree_{s}.npy") for s in ("train", "eval")
+        )
     quality = order_run.meta().get("quality_eval", {})
     first, _ = load_codec(Run(root, job.baseline_run).model)
     first.to(pick())
@@ -265,8 +294,12 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
                 if ".g_a." in name or ".g_s." in name:
                     param.requires_grad_(False)
         tcfg = job.train
-        pixels = torch.from_numpy(train_set.pixels[order_train])
-        task = ChainTask(model, first, pixels, job.lam, job.chain, joint, tcfg.augment)
+        if tree:  # root-ward paths of L images of the train forest
+            pixels = torch.from_numpy(train_set.pixels)
+            walks = torch.from_numpy(paths(parent_train, order_train, job.chain))
+        else:
+            pixels, walks = torch.from_numpy(train_set.pixels[order_train]), None
+        task = ChainTask(model, first, pixels, job.lam, job.chain, joint, tcfg.augment, walks)
         _train_and_save(task, tcfg, run, model, _steps(progress, job), val_set, warm=warm)
         if joint:
             save_checkpoint(run.dir / "first.pt", first)
@@ -291,15 +324,26 @@ def _conditional(job: ConditionalJob, root: Path, run: Run, progress: OnProgress
     rows = []
     n = len(eval_set)
     px, L, batch = eval_set.pixels, job.chain, job.eval_batch
-    true_chain = code_chains(first, model, px, order_eval, L, batch)
+    side: dict[bool, Any] = {False: None, True: None}
+    if tree:  # "chain": the forest cut at depth L (paths of at most L images); "full": uncut
+        short = cut(parent_eval, order_eval, L)
+        side = {False: side_bits(short, order_eval), True: side_bits(parent_eval, order_eval)}
+
+        def code(whole: bool, **kw: Any) -> list:
+            return code_tree(first, model, px, parent_eval if whole else short, order_eval, batch, **kw)
+    else:
+
+        def code(whole: bool, **kw: Any) -> list:
+            return code_chains(first, model, px, order_eval, n if whole else L, batch, **kw)
+
+    true_chain = code(False)
     states = {img: c.ref for img, _, _, c in true_chain}
     variants = {
         "chain": true_chain,
-        "full": code_chains(first, model, px, order_eval, n, batch),
-        "shuffled": code_chains(
-            first, model, px, order_eval, L, batch, shuffle_from=states, seed=job.train.seed
-        ),
+        "full": code(True),
+        "shuffled": code(False, shuffle_from=states, seed=job.train.seed),
     }
     for name, res in variants.items():
-        rows += [{**meta, "eval": name, **r} for r in rows_of(res, eval_set.pixels, eval_set.labels)]
+        bits = side[name == "full"]
+        rows += [{**meta, "eval": name, **r} for r in rows_of(res, eval_set.pixels, eval_set.labels, bits)]
     run.finish(pd.DataFrame(rows))

@@ -34,6 +34,10 @@ def _versions(cfg: RunConfig, with_ordering: bool, with_mixer: bool) -> dict[str
         v["ordering"] = ORDERINGS.version(cfg.ordering.name)
     if with_mixer:
         v["mixer"] = MIXERS.version(cfg.mixer.name)
+    if with_ordering and cfg.structure == "tree":
+        from acbench.orderings.tree import SpanningTree
+
+        v["structure"] = SpanningTree.version
     return v
 
 
@@ -74,6 +78,7 @@ def ordering_job(cfg: RunConfig) -> OrderingJob:
         feature_baseline=feat.id if feat else None,
         seed=cfg.seed,
         versions=_versions(cfg, True, False),
+        structure=cfg.structure,
     )
 
 
@@ -134,6 +139,7 @@ def conditional_job(cfg: RunConfig, lam: float) -> ConditionalJob:
         anchor_curve=base.curve,
         matched_curve=anchor_job(cfg, lam).curve,
         control_curve=conditional_job(zero, lam).curve if zero is not None else "",
+        structure=cfg.structure,
     )
 
 
@@ -188,4 +194,5 @@ def count(jobs: Sequence[Job]) -> dict[str, int]:
 def describe(cfg: RunConfig) -> str:
     """One line naming a curve's config (for messages)."""
     sites = ",".join(cfg.sites)
-    return f"{cfg.codec.name} + {cfg.mixer.name}@{sites} | {cfg.ordering.name} | L={cfg.chain}"
+    tree = " | tree" if cfg.structure == "tree" else ""
+    return f"{cfg.codec.name} + {cfg.mixer.name}@{sites} | {cfg.ordering.name}{tree} | L={cfg.chain}"

@@ -25,6 +25,7 @@ LABEL_COLUMNS = (
     "sites",
     "variant",
     "chain",
+    "structure",
     "lam",
     "seed",
     "steps",

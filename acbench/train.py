@@ -148,22 +148,30 @@ class BaselineTask:
 
 @dataclass
 class ChainTask:
-    """Chains of ``length`` consecutive items of the ordered train split.
+    """Chains of ``length`` consecutive items of the ordered train split, or given ``paths``.
 
     x_1 is coded by ``first`` (the baseline): frozen (default) or trained jointly on the paper's
     Eq. 4, ½R(x_1) + ½R(x_k | x_{k-1}) + λ·D. x_k (k ≥ 2) by ``model`` given the reference state
-    of x_{k-1}.
+    of x_{k-1}. With ``paths`` (``[P, length]`` item indices, e.g. the root-ward paths of a
+    spanning tree, :func:`acbench.orderings.tree.paths`) each sample is one of those rows instead
+    of a window of consecutive items.
     """
 
     model: ConditionalCodec
     first: ConditionalCodec
-    pixels: torch.Tensor  # uint8 [N, 3, T, T], already in chain order
+    pixels: torch.Tensor  # uint8 [N, 3, T, T], already in chain order (any order with ``paths``)
     lam: float
     length: int
     joint: bool = False
     augment: bool = False
+    paths: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        if self.paths is not None and len(self.paths) == 0:
+            raise TrainingError(
+                f"the tree has no root-ward path of {self.length} training items (it is too shallow); "
+                "use a shorter --chain or more data"
+            )
         if len(self.pixels) < self.length:
             raise TrainingError(
                 f"{len(self.pixels)} training items cannot make a chain of length {self.length}; "
@@ -176,9 +184,12 @@ class ChainTask:
         return nn.ModuleDict({"model": self.model, "first": self.first}) if self.joint else self.model
 
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        start = torch.randint(len(self.pixels) - self.length + 1, (batch,), generator=gen)
-        steps = torch.arange(self.length)
-        x = self.pixels[start[:, None] + steps[None]]  # [B, L, 3, T, T]
+        if self.paths is not None:
+            x = self.pixels[self.paths[torch.randint(len(self.paths), (batch,), generator=gen)]]
+        else:
+            start = torch.randint(len(self.pixels) - self.length + 1, (batch,), generator=gen)
+            steps = torch.arange(self.length)
+            x = self.pixels[start[:, None] + steps[None]]  # [B, L, 3, T, T]
         if self.augment:
             x = augment(x, gen)
         return self._loss(to_float(to_device(x, _device(self.model))))

@@ -110,7 +110,18 @@ def reference_line(rows: pd.DataFrame, tests: Sequence[str]) -> str:
     return text + "."
 
 
-SEED_GROUP = ("dataset", "tile", "codec", "ordering", "mixer", "sites", "variant", "chain", "steps")
+SEED_GROUP = (
+    "dataset",
+    "tile",
+    "codec",
+    "ordering",
+    "structure",
+    "mixer",
+    "sites",
+    "variant",
+    "chain",
+    "steps",
+)
 
 
 def seed_groups(rows: pd.DataFrame) -> list[list[str]]:

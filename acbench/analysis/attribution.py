@@ -319,14 +319,14 @@ def seed_spread(table: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.Da
 
     Args:
         table: :func:`attribution_table` rows.
-        keys: Grouping columns (default: dataset, tile, codec, ordering, mixer, sites, chain,
-            steps, those present).
+        keys: Grouping columns (default: dataset, tile, codec, ordering, structure, mixer, sites,
+            chain, steps, those present).
 
     Returns:
         One row per (group, comparison, component): the keys, ``comparison``, ``component``,
         ``n_seeds``, ``n`` (seeds with a figure), ``mean``, ``sd`` (ddof 1), ``min``, ``max``.
     """
-    default = ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain", "steps")
+    default = ("dataset", "tile", "codec", "ordering", "structure", "mixer", "sites", "chain", "steps")
     keys = [k for k in (keys or default) if k in table]
     cols = [*keys, "comparison", "component", "n_seeds", "n", "mean", "sd", "min", "max"]
     if table.empty or "seed" not in table:

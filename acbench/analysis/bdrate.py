@@ -40,6 +40,9 @@ def clean_rows(rows: pd.DataFrame) -> pd.DataFrame:
             rows[col] = rows[col].astype(object).where(rows[col].notna(), "").astype(str)
     if "error" in rows:
         rows = rows[rows["error"].str.strip() == ""]
+    # rows from before the structure option (and baselines) are chains
+    structure = rows["structure"] if "structure" in rows else pd.Series("", index=rows.index)
+    rows["structure"] = structure.astype(object).where(structure.notna() & (structure != ""), "chain")
     return rows
 
 
@@ -390,7 +393,8 @@ def bd_table(rows: pd.DataFrame, rate: str = "bpp_real", bootstrap: int = 0, see
     if not frames:
         return pd.DataFrame(columns=["curve", "anchor_curve", "eval", "component"])
     out = pd.concat(frames, ignore_index=True)
-    keys = [c for c in ("dataset", "tile", "codec", "ordering", "mixer", "sites", "chain") if c in out]
+    labels = ("dataset", "tile", "codec", "ordering", "structure", "mixer", "sites", "chain")
+    keys = [c for c in labels if c in out]
     out["_e"] = out["eval"].map(lambda e: EVAL_ORDER.index(e) if e in EVAL_ORDER else len(EVAL_ORDER))
     out["_c"] = out["component"].map(COMPONENTS.index)
     out = out.sort_values([*keys, "_e", "curve", "_c"], kind="stable")

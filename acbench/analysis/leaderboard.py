@@ -257,6 +257,8 @@ def _seed_section(attr: pd.DataFrame, notes: Footnotes) -> str:
     if sp.empty:
         return ""
     keys = [k for k in ("ordering", "mixer", "sites", "chain") if k in sp]
+    if _trees(sp):
+        keys.insert(1, "structure")
     if "steps" in sp and sp.groupby(keys)["steps"].nunique().gt(1).any():
         keys.append("steps")
     out = []
@@ -300,6 +302,9 @@ def _codec_section(
         quality = _quality_lines(main, attr)
         if quality:
             parts.append(quality)
+    structures = _structure_section(main, attr)
+    if structures:
+        parts.append(structures)
     if not attr.empty:
         parts.append(_attribution_section(attr, notes, bootstrap))
     positions = _position_section(rows, main, notes)
@@ -349,7 +354,10 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
     if not attr.empty and "comparison" in attr:
         content = attr[(attr["comparison"] == "content") & (attr["component"] == "total")]
     lines = []
-    for (mixer, sites, length), g in tot.groupby(["mixer", "sites", "chain"], sort=True):
+    family = ["mixer", "sites", "chain", *(["structure"] if "structure" in tot else [])]
+    for key, g in tot.groupby(family, sort=True):
+        mixer, sites, length = key[:3]
+        tree = ", tree" if len(key) > 3 and key[3] == "tree" else ""
         g = g.dropna(subset=["q_dist_ratio"]).drop_duplicates("ordering")
         if g["ordering"].nunique() < 3:
             continue
@@ -358,6 +366,8 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
             c = content[
                 (content["mixer"] == mixer) & (content["sites"] == sites) & (content["chain"] == length)
             ]
+            if len(key) > 3 and "structure" in c:
+                c = c[c["structure"] == key[3]]
             for col, name in (("bd_pchip", "content gain"), ("paired_change", "content gain at the same λ")):
                 if col in c:
                     t = c.dropna(subset=[col]).drop_duplicates("ordering").set_index("ordering")[col]
@@ -374,7 +384,7 @@ def _quality_lines(main: pd.DataFrame, attr: pd.DataFrame) -> str:
                 said.append(f"with the {name} ρ = {rho:+.2f} (p = {pval:.2g}, {len(common)} orderings)")
         if said:
             lines.append(
-                f"Ordering quality vs saving ({mixer}, {sites}, L={_num(length)}): Spearman ρ of "
+                f"Ordering quality vs saving ({mixer}, {sites}, L={_num(length)}{tree}): Spearman ρ of "
                 f"q_dist_ratio {'; '.join(said)}. ρ > 0: orderings with closer neighbours save more."
             )
     return "\n\n".join(lines)
@@ -407,8 +417,63 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
     )
 
 
+def _trees(table: pd.DataFrame) -> bool:
+    """Whether any curve uses tree references (the structure column is shown only then)."""
+    return "structure" in table and bool((table["structure"].fillna("chain") != "chain").any())
+
+
+def _structure_section(main: pd.DataFrame, attr: pd.DataFrame) -> str:
+    """Chain vs tree side by side: the same ordering, mixer, sites and L with both structures.
+
+    Cells: mean over the curves (seeds) of the total BD-rate vs the baseline (PCHIP, eval
+    ``chain``: chains of L, or the forest cut at depth L) and of the content gain (true vs
+    shuffled references), and tree minus chain.
+    """
+    if main.empty or not _trees(main):
+        return ""
+    keys = ["ordering", "mixer", "sites", "chain"]
+    tot = main[(main["component"] == "total") & ~main["mixer"].astype(str).str.startswith("zero")]
+    content = pd.DataFrame()
+    if not attr.empty and "comparison" in attr and "structure" in attr:
+        content = attr[(attr["comparison"] == "content") & (attr["component"] == "total")]
+
+    def mean(t: pd.DataFrame, col: str) -> float:
+        v = pd.to_numeric(t[col], errors="coerce").dropna() if col in t else pd.Series(dtype=float)
+        return float(v.mean()) if len(v) else math.nan
+
+    def cell(v: float) -> str:
+        return "n/a" if math.isnan(v) else _r2(v)
+
+    out = []
+    for key, g in tot.groupby(keys, sort=True):
+        if set(g["structure"]) < {"chain", "tree"}:
+            continue
+        rec: dict[str, object] = {("L" if k == "chain" else k): v for k, v in zip(keys, key, strict=True)}
+        figs = {}
+        for s in ("chain", "tree"):
+            figs[s] = mean(g[g["structure"] == s], "bd_pchip")
+            c = content
+            for k, v in zip(keys, key, strict=True):
+                c = c[c[k] == v] if len(c) else c
+            figs[s + " content"] = mean(c[c["structure"] == s], "bd_pchip") if len(c) else math.nan
+        rec["chain ↓"], rec["tree ↓"] = cell(figs["chain"]), cell(figs["tree"])
+        rec["tree − chain ↓"] = cell(figs["tree"] - figs["chain"])
+        rec["content gain chain ↓"] = cell(figs["chain content"])
+        rec["content gain tree ↓"] = cell(figs["tree content"])
+        out.append(rec)
+    if not out:
+        return ""
+    return (
+        "### Chain vs tree (total, %)\n\n"
+        "BD-rate vs the baseline (PCHIP) of the same configuration with chain references "
+        "(x_k given x_{k-1}) and tree references (each image given its parent in the minimum "
+        "spanning forest of the ordering features, cut at depth L), mean over seeds; content gain: "
+        "true vs shuffled references.\n\n" + markdown_table(pd.DataFrame(out))
+    )
+
+
 def _row_keys(table: pd.DataFrame) -> list[str]:
-    keys = ["ordering", "mixer", "sites"]
+    keys = ["ordering", "structure", "mixer", "sites"] if _trees(table) else ["ordering", "mixer", "sites"]
     if "variant" in table and (table["variant"].astype(str) != "").any():
         keys.append("variant")
     for extra in ("steps", "seed"):
@@ -457,6 +522,7 @@ def _triple(cells: Sequence[object], notes: Footnotes) -> str:
 def _details_table(table: pd.DataFrame, notes: Footnotes) -> str:
     out = []
     ci = "ci_low" in table
+    trees = _trees(table)
     for (_, _), g in table.groupby(["curve", "eval"], sort=False):
         g = g.set_index("component").reindex(list(COMPONENTS))
         r = g.iloc[0]
@@ -465,6 +531,7 @@ def _details_table(table: pd.DataFrame, notes: Footnotes) -> str:
             "mixer": r["mixer"],
             "sites": r["sites"],
             "L": r["chain"],
+            **({"structure": r["structure"]} if trees else {}),
             "eval": r["eval"],
             "PCHIP ↓": _triple([_bd_sig(x) for _, x in g.iterrows()], notes),
             "Akima ↓": _triple([_bd(x["bd_akima"], x["reason_akima"]) for _, x in g.iterrows()], notes),

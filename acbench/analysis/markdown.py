@@ -166,7 +166,8 @@ def _label(r: pd.Series | dict) -> str:
         parts.append(str(r["sites"]))
     if r.get("variant", ""):
         parts.append(str(r["variant"]))
-    return " · ".join(p for p in parts if p) + f" · L={_num(r.get('chain', ''))}"
+    tree = " · tree" if r.get("structure", "chain") == "tree" else ""
+    return " · ".join(p for p in parts if p) + f" · L={_num(r.get('chain', ''))}" + tree
 
 
 def _esc(text: str) -> str:

@@ -15,8 +15,9 @@ File layout (integers little-endian)::
                          streams; 2: a JSON header with names in chain order, two crc32 per chain)
     flags      u16       reserved, 0
     hlen       u64       length of the header
-    header     hlen      zlib(meta JSON, chain lengths, names), then stream lengths, checksums
-                         and the chain order as they are (:mod:`acbench.archive.layout`)
+    header     hlen      zlib(meta JSON, chain lengths, names), then stream lengths, checksums,
+                         the chain order and (trees) the parents as they are
+                         (:mod:`acbench.archive.layout`)
     digest     32 bytes  sha256 of everything before it (magic .. header)
     payload              embedded checkpoints (optional), then every chain's stream
 
@@ -101,6 +102,16 @@ Decisions, and why:
   sub-folder, or the one below split folders such as ``train/``, ``val/``). The fitted order is cut
   into chains of the run's ``chain`` length. If the ordering cannot be fitted (e.g. fewer images
   than its neighbourhood size), the name order is used and the summary says so.
+- **Trees.** A run with ``structure = "tree"`` codes the minimum spanning forest of the features
+  rooted by the fitted order (:mod:`acbench.orderings.tree`), cut at depth ``chain`` as its
+  evaluation does; each tree is one unit (its items stored in breadth-first order, decodable
+  without the others), each item conditioned on its parent's decoded state. The chain lengths
+  are then the trees' sizes, the permutation their items' order, the JSON part says
+  ``"structure": "tree"``, and after the chain order come the parents: every non-root's parent
+  index within its tree, ⌈log2 S⌉ bits for a tree of S items, packed most significant bit first
+  into whole bytes (raw, like the other tables: they count in the file's bpp; ``info`` gives the
+  bit count). A parent that is not decoded before its child is refused as malformed. Each tree
+  is one rANS stream, as a chain is: a corrupt stream loses its tree.
 
 The package, by part: ``format`` (constants, header helpers), ``layout`` (the header's bytes),
 ``models``, ``images``, ``names``,

@@ -56,9 +56,12 @@ def encode_chain(
     items: list[str],
     path: str,
     baseline: bool,
+    parents: list[int] | None = None,
     tick: Callable[[], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Code one chain into ``path`` as one rANS stream.
+    """Code one chain into ``path`` as one rANS stream. With ``parents`` (a tree: item 0 the root,
+    each other item's parent an earlier item) every item is conditioned on its parent's decoded
+    state instead of the previous item's.
 
     Returns:
         one record per item (in chain order) and the stream's ``bytes`` and ``crc32`` (with
@@ -71,10 +74,12 @@ def encode_chain(
     from acbench.codecs.base import pad_to
 
     recs = []
-    ref, pix = None, 0
+    refs: list[Any] = []
+    pix = 0
     stream, base_chain = rans.stream_encoders(2)
     with torch.inference_mode():
         for pos, rel in enumerate(items):
+            ref = None if pos == 0 else refs[_parent(parents, pos)]
             a, mode = read_image(Path(src) / rel)
             h, w = a.shape[:2]
             if max(h, w) > MAX_SIDE:
@@ -110,7 +115,7 @@ def encode_chain(
                     "base_stream_bytes": len(alone.flush()) if alone is not None else None,
                 }
             )
-            ref = enc["ref"]
+            refs.append(enc["ref"])
             if tick:
                 tick()
     data = stream.flush()
@@ -122,14 +127,22 @@ def encode_chain(
     return recs, meta
 
 
+def _parent(parents: list[int] | None, pos: int) -> int:
+    """The item whose state conditions item ``pos`` of a chain (``parents is None``) or tree."""
+    return pos - 1 if parents is None else parents[pos]
+
+
 def decode_chain(
     coder: _Coder,
     archive: str,
     items: list[dict[str, Any]],
     stream: tuple[int, int, int],
+    parents: list[int] | None = None,
     tick: Callable[[], None] | None = None,
 ) -> tuple[list[tuple[str, str]], int]:
-    """Decode the items of one chain from its stream, image after image.
+    """Decode the items of one chain (or tree: ``parents`` as :func:`encode_chain`) from its
+    stream, image after image. In one stream an item that fails takes every later item of its
+    chain or tree with it (the decoder loses its place in the stream).
 
     ``items`` carry ``name``, ``w``, ``h``, ``shape`` and ``target``; ``stream`` is the chain's
     (offset, bytes, crc32) in ``archive``.
@@ -156,7 +169,8 @@ def decode_chain(
         first = items[0]["name"]
         return [("corrupt", why)] + [("lost", f"depends on {first} (same chain)")] * (len(items) - 1), 0
     out: list[tuple[str, str]] = []
-    ref, pix = None, 0
+    refs: list[Any] = []
+    pix = 0
     (dec,) = rans.stream_decoders([data])
     with torch.inference_mode():
         for pos, it in enumerate(items):
@@ -165,13 +179,14 @@ def decode_chain(
                 continue
             model = coder.first if pos == 0 else coder.conditional
             try:
+                ref = refs[_parent(parents, pos)] if pos else None
                 res = model.decompress(None, tuple(it["shape"]), ref, streams=[dec])
                 px = _to_uint8(res["x_hat"][0, :, : it["h"], : it["w"]])
             except Exception as e:  # a crc-valid but undecodable stream (wrong model, forged file)
                 out.append(("failed", f"decoding failed ({type(e).__name__}: {e})"))
                 continue
             _write_png(Path(it["target"]), px)
-            ref = res["ref"]
+            refs.append(res["ref"])
             pix = zlib.crc32(px.tobytes(), pix)
             out.append(("ok", ""))
             if tick:

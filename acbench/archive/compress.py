@@ -147,13 +147,23 @@ def compress_folder(
 
     labels = np.unique(class_of(names), return_inverse=True)[1]
     order, note = _order(feats, labels, run)
-    from acbench.evaluate import chains_of
+    trees: list[list[int]] | None = None
+    if run.structure == "tree":
+        chains, trees = _trees(feats, order, run)
+    else:
+        from acbench.evaluate import chains_of
 
-    chains = [order[c].tolist() for c in chains_of(len(order), run.chain)]
+        chains = [order[c].tolist() for c in chains_of(len(order), run.chain)]
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         tasks = [
-            (str(src), [names[i] for i in ch], str(tmpdir / f"{cid}.bin"), baseline_estimate)
+            (
+                str(src),
+                [names[i] for i in ch],
+                str(tmpdir / f"{cid}.bin"),
+                baseline_estimate,
+                trees[cid] if trees else None,
+            )
             for cid, ch in enumerate(chains)
         ]
         coded = _run_chains(
@@ -168,7 +178,8 @@ def compress_folder(
         )
         recs = [c[0] for c in coded]
         streams = [c[1] for c in coded]
-        _write_archive(out, run, chains, outs, recs, streams, [t[2] for t in tasks], embed_model, how, note)
+        files = [t[2] for t in tasks]
+        _write_archive(out, run, chains, outs, recs, streams, files, embed_model, how, note, trees)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     summary = {k: v for k, v in archive_info(out).items() if k != "items"}
@@ -185,6 +196,21 @@ def compress_folder(
         "note": note,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _trees(feats: np.ndarray, order: np.ndarray, run: RunInfo) -> tuple[list[list[int]], list[list[int]]]:
+    """The spanning forest rooted by the ordering, cut at depth ``run.chain`` (as evaluation
+    codes it): its trees (image indices in coding order) and each tree's local parent indices."""
+    from acbench.orderings.tree import SpanningTree, cut, units
+
+    coding, parent = SpanningTree(random_state=run.seed).tree(feats, order)
+    short = cut(parent, coding, run.chain)
+    chains, trees = [], []
+    for unit in units(short, coding):
+        local = {int(g): k for k, g in enumerate(unit)}
+        chains.append(unit.tolist())
+        trees.append([-1] + [local[int(short[g])] for g in unit[1:]])
+    return chains, trees
 
 
 def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> dict[str, Any]:
@@ -242,6 +268,7 @@ def _write_archive(
     embed: bool,
     how: str,
     note: str,
+    trees: list[list[int]] | None = None,
 ) -> None:
     # the item table in sorted-name order (names front-code well so); ``order`` lists the table
     # rows in decoding order, chain after chain: the permutation is the chain structure
@@ -280,6 +307,9 @@ def _write_archive(
         "items_offset": off,
         "items": items,
     }
+    if trees:  # the parent indices are side information: in the header, counted in the file's size
+        header["structure"] = "tree"
+        header["parents"] = trees
     blob = encode_header(header)
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(blob))
 

@@ -168,6 +168,7 @@ def decompress_archive(
             if zlib.crc32(f.read(n)) != h["stream_crc32"][c]:
                 bad[c] = "chain stream checksum mismatch"
     lost: list[dict[str, str]] = []
+    trees = arc.parents()
     for c, ch in enumerate(chains):
         if c in bad:
             lost.append({"name": it["name"][ch[0]], "reason": bad[c]})
@@ -203,11 +204,11 @@ def decompress_archive(
             for i in ch
         ]
         stream = (offsets[c], h["streams"][c], h["stream_crc32"][c])
-        tasks.append((str(arc.path), recs, stream))
+        tasks.append((str(arc.path), recs, stream, trees[c]))
         sizes.append(len(ch))
     results = _run_chains(decode_chain, tasks, sizes, jobs, coder, (first, cond), progress, "decompress")
     lost, restored = [], 0
-    for (_, recs, _), (res, _) in zip(tasks, results, strict=True):
+    for (_, recs, *_), (res, _) in zip(tasks, results, strict=True):
         for r, (status, detail) in zip(recs, res):
             if status == "ok":
                 restored += 1

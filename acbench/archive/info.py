@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from acbench.archive.layout import parent_bits
 from acbench.archive.read import read_header
 
 
@@ -26,13 +27,17 @@ def archive_info(path: Path) -> dict[str, Any]:
         (the baseline alone, but one stream per chain as here: the flush-matched anchor, whose
         difference to the bitstreams is content alone); ``streams``: one dict per
         chain (images, bytes, bpp); and ``items``: one dict per image (name, source, mode, width,
-        height, chain, position). Rate figures not recorded are ``None``.
+        height, chain, position: depth + 1 in a tree); ``structure`` (``chain`` or ``tree``) and
+        ``parent_bits`` (the stored parent indices of a tree, ⌈log2 tree size⌉ bits each). Rate
+        figures not recorded are ``None``.
     """
     arc = read_header(Path(path))
     h, it = arc.header, arc.header["items"]
     items, chains = [], []
-    for cid, ch in enumerate(arc.chains()):
+    for cid, (ch, parents) in enumerate(zip(arc.chains(), arc.parents())):
+        depth: list[int] = []
         for pos, i in enumerate(ch):
+            depth.append(0 if pos == 0 else depth[pos - 1 if parents is None else parents[pos]] + 1)
             items.append(
                 {
                     "name": it["name"][i],
@@ -41,7 +46,7 @@ def archive_info(path: Path) -> dict[str, Any]:
                     "width": it["w"][i],
                     "height": it["h"][i],
                     "chain": cid,
-                    "position": pos + 1,
+                    "position": depth[pos] + 1,
                 }
             )
         cpx = sum(it["w"][i] * it["h"][i] for i in ch)
@@ -67,6 +72,8 @@ def archive_info(path: Path) -> dict[str, Any]:
         "pixels": px,
         "chains": len(h["chains"]),
         "chain_length": h.get("chain_length"),
+        "structure": h.get("structure", "chain"),
+        "parent_bits": sum((s - 1) * parent_bits(s) for s in h["chains"]) if "parents" in h else 0,
         "model": {
             "run_id": h["model"].get("run_id"),
             "embedded": len(embedded) == 2,
@@ -122,8 +129,14 @@ def format_info(info: dict[str, Any], max_items: int = 30) -> str:
         f"others: {m['conditional']['file']} sha256 {m['conditional']['sha256'][:12]}…",
         f"  ordering  {o.get('name')} on {o.get('features')} features ({o.get('embedded_at')})"
         + (f"; {o['note']}" if o.get("note") else ""),
-        f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
-        f"{info['pixels']:,} px",
+        (
+            f"  images    {info['images']} in {info['chains']} chain(s) of ≤ {info['chain_length']}, "
+            if info.get("structure", "chain") == "chain"
+            else f"  images    {info['images']} in {info['chains']} tree(s) of depth < "
+            f"{info['chain_length']} (parents: {info['parent_bits']:,} bits, ⌈log2 tree size⌉ each, "
+            "in the header), "
+        )
+        + f"{info['pixels']:,} px",
         _lossy_line(info),
         f"  bpp       file {info['bpp_file']:.4f}  (bitstreams {info['bpp_streams']:.4f}, "
         f"model estimate {info['bpp_est']:.4f})",

@@ -14,8 +14,13 @@ The header counts in the file's bpp, so what grows with the number of images or 
   order can take; beyond, at most 7 bits are lost per 4096, and the time stays linear in N
   (big-integer arithmetic on one block at a time).
 
-What is text or small integers is zlib-compressed once; the checksums and the permutation,
-random bytes, follow the zlib stream as they are (:func:`encode_header`).
+- **tree parents** (``"structure": "tree"`` in the JSON part): every non-root's parent index
+  within its tree (item 0 of a tree is its root), ⌈log2 S⌉ bits each for a tree of S items,
+  packed most significant bit first and padded with zero bits to a whole byte
+  (:func:`pack_parents`); the trees' sizes are the chain lengths.
+
+What is text or small integers is zlib-compressed once; the checksums, the permutation and the
+parents, near-random bits, follow the zlib stream as they are (:func:`encode_header`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from acbench.archive.format import MAX_HEADER, _malformed
 
 PERM_BLOCK_BITS = 4096
 _U32 = struct.Struct("<I")
-_TABLES = ("chains", "streams", "stream_crc32", "order")
+_TABLES = ("chains", "streams", "stream_crc32", "order", "parents")
 
 
 def put_varint(out: bytearray, v: int) -> None:
@@ -159,6 +164,47 @@ def decode_perm(data: bytes, n: int) -> list[int]:
     return order
 
 
+def parent_bits(size: int) -> int:
+    """Bits of one stored parent index in a tree of ``size`` items: ⌈log2 size⌉ (as
+    :func:`acbench.orderings.tree.side_bits` counts them in evaluation)."""
+    from acbench.orderings.tree import index_bits
+
+    return index_bits(size)
+
+
+def pack_parents(trees: list[list[int]]) -> bytes:
+    """Every tree's local parent indices (``parents[0]`` is the root's, not stored), packed
+    :func:`parent_bits` each, most significant bit first, zero-padded to a whole byte."""
+    bits = "".join(format(p, f"0{parent_bits(len(t))}b") for t in trees for p in t[1:])
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+
+
+def parents_bytes(sizes: list[int]) -> int:
+    """Bytes :func:`pack_parents` takes for trees of ``sizes`` items."""
+    return -(-sum((s - 1) * parent_bits(s) for s in sizes) // 8)
+
+
+def unpack_parents(data: bytes, sizes: list[int]) -> list[list[int]]:
+    """Inverse of :func:`pack_parents` on ``parents_bytes(sizes)`` bytes; a parent not decoded
+    before its child, or a padding bit set, is a malformed header."""
+    bits = "".join(format(b, "08b") for b in data)
+    out, pos = [], 0
+    for s in sizes:
+        w = parent_bits(s)
+        parents = [-1]
+        for k in range(1, s):
+            p = int(bits[pos : pos + w], 2)
+            pos += w
+            if p >= k:
+                raise _malformed(f"tree parent {p} of item {k} is not decoded before it")
+            parents.append(p)
+        out.append(parents)
+    if "1" in bits[pos:]:
+        raise _malformed("tree parents: padding bits set")
+    return out
+
+
 def encode_names(names: list[str]) -> bytes:
     """Front-coded names without their ``.png`` suffix (every name has it)."""
     out, prev = bytearray(), b""
@@ -196,11 +242,13 @@ def encode_header(h: dict[str, Any]) -> bytes:
 
     ``h`` holds the JSON fields and, packed into the tables, ``chains`` (lengths), ``streams``
     (byte lengths), ``stream_crc32`` (ints), ``order`` (item indices in decoding order) and
-    ``items["name"]`` (the item table's names, sorted by the writer)::
+    ``items["name"]`` (the item table's names, sorted by the writer); with ``"structure":
+    "tree"``, ``parents`` (per tree its local parent indices)::
 
         zlib:  varint(len(meta)), meta (UTF-8 JSON), varint N, varint C,
                C varints: chain lengths, N front-coded names
-        then:  C varints: stream bytes, C × u32: stream crc32, the chain order (perm_bytes(N))
+        then:  C varints: stream bytes, C × u32: stream crc32, the chain order (perm_bytes(N)),
+               for a tree archive the parents (parents_bytes(chain lengths))
 
     Stream lengths, checksums and the permutation are near-random bytes: after the zlib stream
     they cost what they are; inside it they would also spoil the Huffman codes of the text.
@@ -221,7 +269,10 @@ def encode_header(h: dict[str, Any]) -> bytes:
     for v in h["streams"]:
         put_varint(tail, v)
     tail += b"".join(_U32.pack(c) for c in h["stream_crc32"])
-    return zlib.compress(bytes(out), 9) + bytes(tail) + encode_perm(h["order"])
+    tail += encode_perm(h["order"])
+    if h.get("structure") == "tree":
+        tail += pack_parents(h["parents"])
+    return zlib.compress(bytes(out), 9) + bytes(tail)
 
 
 def decode_header(blob: bytes) -> dict[str, Any]:
@@ -243,10 +294,20 @@ def decode_header(blob: bytes) -> dict[str, Any]:
         raise _malformed(str(e)) from None
     if not (isinstance(h, dict) and isinstance(h.get("items"), dict)):
         raise _malformed("no item table")
+    tree = h.get("structure", "chain")
+    if tree not in ("chain", "tree"):
+        raise _malformed(f"structure {tree!r}")
+    if any(k in h for k in _TABLES):
+        raise _malformed("a table in the JSON part")
     n, c = r.varint("image count"), r.varint("chain count")
     if n > len(raw) or c > n:  # every image has at least 2 bytes of name; a chain an image
         raise _malformed(f"{n} images in {c} chains")
     h["chains"] = [r.varint("chain length") for _ in range(c)]
+    for v in h["chains"]:
+        if not 1 <= v <= n:
+            raise _malformed(f"chain length = {v}")
+    if sum(h["chains"]) != n:
+        raise _malformed(f"chains hold {sum(h['chains'])} items, the table {n}")
     h["items"]["name"] = decode_names(r, n)
     if r.pos != len(raw):
         raise _malformed(f"{len(raw) - r.pos} bytes after the tables")
@@ -254,6 +315,9 @@ def decode_header(blob: bytes) -> dict[str, Any]:
     h["streams"] = [tail.varint("stream length") for _ in range(c)]
     h["stream_crc32"] = [_U32.unpack(tail.take(4, "stream checksums"))[0] for _ in range(c)]
     h["order"] = decode_perm(tail.take(perm_bytes(n), "chain order"), n)
+    if tree == "tree":
+        h["parents"] = unpack_parents(tail.take(parents_bytes(h["chains"]), "tree parents"), h["chains"])
     if tail.pos != len(tail.data):
-        raise _malformed(f"{len(tail.data) - tail.pos} bytes after the chain order")
+        last = "tree parents" if tree == "tree" else "chain order"
+        raise _malformed(f"{len(tail.data) - tail.pos} bytes after the {last}")
     return h

@@ -94,6 +94,7 @@ class RunInfo:
     tile: int
     seed: int
     codecs: tuple[Any, Any]  # (first, conditional), loaded and updated
+    structure: str = "chain"  # or "tree": each image conditioned on its spanning-forest parent
 
 
 def _model_file(path: Path, role: str, run_id: str) -> tuple[ModelFile, Any]:
@@ -170,4 +171,5 @@ def open_run(run_dir: Path | None = None, model: Path | None = None) -> RunInfo:
         int((cfg.get("data") or {}).get("tile", 64)),
         int(cfg.get("seed", 0)),
         (first_model, cond_model),
+        str(cfg.get("structure", "chain")),
     )

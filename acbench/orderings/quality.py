@@ -66,3 +66,38 @@ def _mean_dist(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
         diff = x[a[s : s + _CHUNK]].astype(np.float64) - x[b[s : s + _CHUNK]]
         total += float(np.sqrt(np.einsum("ij,ij->i", diff, diff)).sum())
     return total / len(a)
+
+
+def edge_quality(
+    features: np.ndarray, parent: np.ndarray, labels: np.ndarray | None = None, seed: int = 0
+) -> dict[str, float]:
+    """:func:`ordering_quality` of a forest: its edges (item, parent) in place of consecutive pairs.
+
+    ``q_neighbour_dist`` is then the mean distance of an item to its parent and ``q_same_class``
+    the fraction of edges within a class; the random-pair distance is the same as an ordering's.
+    """
+    x = np.asarray(features)
+    p = np.asarray(parent)
+    n = len(x)
+    q = ordering_quality(x, np.arange(n), labels, seed)
+    child = np.flatnonzero(p >= 0)
+    if len(child) == 0:
+        return {
+            **q,
+            "q_neighbour_dist": float("nan"),
+            "q_dist_ratio": float("nan"),
+            "q_same_class": float("nan"),
+        }
+    neighbour = _mean_dist(x, child, p[child])
+    rand = q["q_random_dist"]
+    same = (
+        float("nan")
+        if labels is None
+        else float(np.mean(np.asarray(labels)[child] == np.asarray(labels)[p[child]]))
+    )
+    return {
+        "q_neighbour_dist": neighbour,
+        "q_random_dist": rand,
+        "q_dist_ratio": neighbour / rand if rand > 0 else float("nan"),
+        "q_same_class": same,
+    }
