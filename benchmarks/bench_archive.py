@@ -29,7 +29,7 @@ lengths and checksums not counted), the flush per image (stream bytes over the m
 estimate), and against each image coded alone by the baseline (per-image strings, one stream
 per image, one stream per chain as here) and the multiset bound log2(N!)/N. ``--eval-split``
 compresses the run's own eval split (its data config) instead of crops; ``--sizes-only``
-compresses once and prints only that table.
+compresses once and prints only that table and the header's parts (:func:`header_table`).
 """
 
 from __future__ import annotations
@@ -173,6 +173,67 @@ def size_table(info: dict[str, Any]) -> str:
     return "\n".join(head + [f"| {a:<44} | {b:>30} | {c:>22} |" for a, b, c in rows])
 
 
+def header_table(path: Path) -> str:
+    """What the archive's overhead is made of (markdown): each part of the header's tables and
+    its JSON fields, raw and as zlib codes it — alone, and what leaving it out of the whole saves
+    (the parts share one zlib stream, so neither column adds up exactly to the header)."""
+    import json
+    import zlib
+
+    from acbench.archive.format import _DIGEST, _PREFIX
+    from acbench.archive.layout import Reader
+
+    raw = path.read_bytes()
+    hlen = _PREFIX.unpack_from(raw)[3]
+    dz = zlib.decompressobj()
+    d = dz.decompress(raw[_PREFIX.size : _PREFIX.size + hlen])
+    stored = len(dz.unused_data)  # checksums and permutation, after the zlib stream
+    r = Reader(d)
+    meta_len = r.varint("meta")
+    meta_at = r.pos
+    meta = json.loads(r.take(meta_len, "meta"))
+    spans: list[tuple[str, int, int]] = []
+    at = r.pos
+    n, c = r.varint("n"), r.varint("c")
+    spans.append(("counts (varints)", at, r.pos))
+    at = r.pos
+    for _ in range(c):
+        r.varint("chain lengths")
+    spans.append(("chain lengths (varints)", at, r.pos))
+    spans.append(("names, sorted, front-coded", r.pos, len(d)))
+    total = len(zlib.compress(d, 9))
+
+    def z(b: bytes) -> int:
+        return len(zlib.compress(b, 9))
+
+    rows = [(f"zlib: {what}", b - a, z(d[a:b]), total - z(d[:a] + d[b:])) for what, a, b in spans]
+    for k in sorted(meta):  # the JSON fields: marginal = the header without that field
+        rest = json.dumps({x: v for x, v in meta.items() if x != k}, sort_keys=True, separators=(",", ":"))
+        field = json.dumps(meta[k], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        without = d[:meta_at] + rest.encode() + d[meta_at + meta_len :]
+        rows.append((f"zlib: JSON {k}", len(field), z(field), total - z(without)))
+    t = Reader(dz.unused_data)
+    for _ in range(c):
+        t.varint("stream lengths")
+    perm = stored - t.pos - 4 * c
+    rows += [
+        ("stored: stream lengths (varints)", t.pos, t.pos, t.pos),
+        ("stored: stream crc32, one per chain", 4 * c, 4 * c, 4 * c),
+        ("stored: chain order (permutation)", perm, perm, perm),
+    ]
+    lines = [
+        f"header: {hlen:,} bytes ({hlen - stored:,} zlib of {len(d):,}, {stored} stored) + prefix "
+        f"{_PREFIX.size} + sha256 {_DIGEST} = "
+        f"{hlen + _PREFIX.size + _DIGEST:,} bytes, {(hlen + _PREFIX.size + _DIGEST) / n:.2f} per image "
+        f"({n} images, {c} chains)",
+        "",
+        f"| {'part':<40} | {'raw B':>7} | {'zlib alone':>10} | {'zlib, marginal':>14} |",
+        f"|{'-' * 42}|{'-' * 9}|{'-' * 12}|{'-' * 16}|",
+    ]
+    lines += [f"| {a:<40} | {b:>7,} | {c_:>10,} | {m:>14,} |" for a, b, c_, m in rows]
+    return "\n".join(lines)
+
+
 def sizes_only(run: Path, images: int, size: int, eval_split: bool, jobs: int) -> str:
     """Compress once (with the baseline-alone estimate) and return :func:`size_table`."""
     from acbench.archive import archive_info, compress_folder
@@ -185,10 +246,16 @@ def sizes_only(run: Path, images: int, size: int, eval_split: bool, jobs: int) -
         compress_folder(src, work / "a.acb", run_dir=run, jobs=jobs)
         info = archive_info(work / "a.acb")
         secs = time.perf_counter() - t0
+        header = header_table(work / "a.acb")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     what = f"the run's eval split ({n} tiles of {size} px)" if eval_split else f"{n} crops of {size} px"
-    return f"run {run.name}, {what}, compressed in {secs:.1f} s (jobs={jobs})\n" + size_table(info)
+    return (
+        f"run {run.name}, {what}, compressed in {secs:.1f} s (jobs={jobs})\n"
+        + size_table(info)
+        + "\n\n"
+        + header
+    )
 
 
 class CompressAILoop:

@@ -31,6 +31,17 @@ from acbench.archive import (
     read_header,
     read_image,
 )
+from acbench.archive.layout import (
+    Reader,
+    decode_header,
+    decode_names,
+    decode_perm,
+    encode_header,
+    encode_names,
+    encode_perm,
+    perm_bytes,
+    put_varint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +119,10 @@ def _rewrite(src: Path, dst: Path, edit=None, version: int | None = None) -> Non
     """Re-write an archive's header (edited) with a valid digest: a forged archive."""
     raw = src.read_bytes()
     magic, ver, flags, hlen = _PREFIX.unpack_from(raw)
-    header = json.loads(zlib.decompress(raw[_PREFIX.size : _PREFIX.size + hlen]))
+    header = decode_header(raw[_PREFIX.size : _PREFIX.size + hlen])
     if edit:
         edit(header)
-    blob = zlib.compress(json.dumps(header).encode())
+    blob = encode_header(header)
     prefix = _PREFIX.pack(magic, ver if version is None else version, flags, len(blob))
     rest = raw[_PREFIX.size + hlen + 32 :]
     dst.write_bytes(prefix + blob + hashlib.sha256(prefix + blob).digest() + rest)
@@ -356,14 +367,15 @@ def test_newer_format_version_is_refused(made, tmp_path):
         archive_info(tmp_path / "v.acb")
 
 
-@pytest.mark.parametrize("version", [1, 0])
+@pytest.mark.parametrize("version", [1, 2, 0])
 def test_old_or_unknown_format_version_is_refused_in_one_line(made, runs, tmp_path, version):
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
     _rewrite(made[0], tmp_path / "v.acb", version=version)
+    was = {1: "one rANS stream per image and component", 2: "a JSON header with names in chain order"}
     want = (
-        "format version 1 \\(one rANS stream per image and component\\), which this acbench no "
-        "longer reads \\(it reads version 2\\)"
-        if version == 1
+        f"format version {version} \\({was[version]}.*\\), which this acbench no longer reads "
+        "\\(it reads version 3\\)"
+        if version in was
         else "invalid format version 0"
     )
     for call in (
@@ -453,8 +465,8 @@ def test_compress_and_info_say_the_archive_is_lossy_with_psnr(made, photos):
 
 @pytest.mark.parametrize(
     "evil",
-    ["../escape.png", "/tmp/abs.png", "a/../../x.png", "a\\..\\x.png", "C:/x.png", "a/./b.png", "x.sh"],
-)
+    ["../escape.png", "/tmp/abs.png", "a/../../x.png", "a\\..\\x.png", "C:/x.png", "a/./b.png"],
+)  # a name without .png cannot be stored (names are stored without it): test_check_name_refuses
 def test_names_escaping_the_output_folder_are_refused(made, runs, tmp_path, evil):
     def edit(h):
         h["items"]["name"][0] = evil
@@ -517,7 +529,7 @@ def test_malicious_checkpoint_is_refused_and_not_executed(made, runs, photos, tm
     digest = hashlib.sha256((fake / "model.pt").read_bytes()).hexdigest()
 
     def edit(h):
-        h["model"]["conditional"]["sha256"] = digest
+        h["model"]["conditional"]["sha256"] = digest[:16]  # the header keeps 64 bits
 
     _rewrite(made[0], tmp_path / "forged.acb", edit)
     with pytest.raises(ArchiveError, match="weights_only=True"):
@@ -562,7 +574,8 @@ def test_check_name_accepts_safe_names(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "../a.png", "/a.png", "a//b.png", "a/../b.png", "a\\b.png", "a\x00.png", "d:x.png", 3]
+    "name",
+    ["", "../a.png", "/a.png", "a//b.png", "a/../b.png", "a\\b.png", "a\x00.png", "d:x.png", "x.sh", 3],
 )
 def test_check_name_refuses_unsafe_names(name):
     with pytest.raises(ArchiveError):
@@ -570,17 +583,19 @@ def test_check_name_refuses_unsafe_names(name):
 
 
 def test_decoded_pixels_differing_from_the_encoders_are_reported(made, runs, tmp_path):
-    """What a decode on another CPU type or torch version would look like: a named warning."""
+    """What a decode on another CPU type or torch version would look like: a named warning.
+    The archive has one reconstruction checksum (over every chain's), so every image is suspect."""
     arc = read_header(made[0])
     names = arc.header["items"]["name"]
 
     def edit(h):
-        h["chain_pix_crc32"] = "00000000" + h["chain_pix_crc32"][8:]
+        h["pix_crc32"] ^= 1
 
     _rewrite(made[0], tmp_path / "drift.acb", edit)
     res = decompress_archive(tmp_path / "drift.acb", tmp_path / "o", runs_root=runs[0])
-    assert res["mismatch"] == [names[i] for i in arc.chains()[0]] and res["restored"] == len(names)
+    assert sorted(res["mismatch"]) == sorted(names) and res["restored"] == len(names)
     assert "differ from the encoder's" in res["warnings"][0]
+    assert f"all {len(names)} images were written" in res["warnings"][0]
 
 
 def test_evaluation_rows_carry_each_images_share_of_its_chains_single_stream(runs):
@@ -602,3 +617,94 @@ def test_evaluation_rows_carry_each_images_share_of_its_chains_single_stream(run
         parts = rows[rows["component"] != "total"].groupby(["eval", "image"])["stream"].sum()
         whole = tot.set_index(["eval", "image"])["stream"]
         assert np.allclose(parts.loc[whole.index].to_numpy(), whole.to_numpy())
+
+
+# -- the header's layout (format 3) -----------------------------------------------------------
+
+
+def test_header_stores_names_once_sorted_and_the_chain_order_as_a_permutation(made):
+    arc = read_header(made[0])
+    h = arc.header
+    names = h["items"]["name"]
+    assert names == sorted(names) and sorted(h["order"]) == list(range(arc.n))
+    info = archive_info(made[0])  # items listed in decoding order, chain after chain
+    assert [x["name"] for x in info["items"]] == [names[i] for i in h["order"]]
+    assert [len(c) for c in arc.chains()] == h["chains"] and len(h["stream_crc32"]) == len(h["chains"])
+    m = h["model"]
+    assert all(len(m[r]["sha256"]) == 16 for r in ("first", "conditional"))  # 64 bits each
+    raw = made[0].read_bytes()
+    hlen = _PREFIX.unpack_from(raw)[3]
+    d = zlib.decompressobj()
+    text = d.decompress(raw[_PREFIX.size : _PREFIX.size + hlen])
+    r = Reader(text)  # zlib: meta, counts, chain lengths, names
+    r.take(r.varint("meta"), "meta")
+    small = bytearray()
+    for v in [arc.n, len(h["chains"]), *h["chains"]]:
+        put_varint(small, v)
+    assert len(text) - r.pos == len(small) + len(encode_names(names))
+    lengths = bytearray()  # stored after it: stream lengths, stream crc32, the permutation
+    for v in h["streams"]:
+        put_varint(lengths, v)
+    assert len(d.unused_data) == len(lengths) + 4 * len(h["chains"]) + perm_bytes(arc.n)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 10, 156, 536, 537, 2000])
+def test_permutation_round_trip_in_log2_n_factorial_bits(n):
+    import math
+    import random
+
+    order = list(range(n))
+    random.Random(n).shuffle(order)
+    data = encode_perm(order)
+    assert len(data) == perm_bytes(n) and decode_perm(data, n) == order
+    bits = math.ceil(math.lgamma(n + 1) / math.log(2) - 1e-9) if n > 1 else 0
+    if n <= 536:  # one block: the least an arbitrary order can take
+        assert len(data) == -(-bits // 8)
+    else:  # blocks of at most 4096 bits, each rounded up to bytes
+        assert len(data) <= -(-bits // 8) + -(-bits // 4096)
+    assert decode_perm(encode_perm(list(range(n))), n) == list(range(n))
+
+
+def test_varints_and_front_coded_names_round_trip():
+    out = bytearray()
+    values = [0, 1, 127, 128, 300, 2**32, 2**40 + 5]
+    for v in values:
+        put_varint(out, v)
+    r = Reader(bytes(out))
+    assert [r.varint("v") for _ in values] == values and r.pos == len(out)
+    assert len(out) == 1 + 1 + 1 + 2 + 2 + 5 + 6
+    names = ["a.png", "a/b.png", "a/b~2.png", "ünï cödé.png", "ünï.png", "z/" + "x" * 300 + ".png"]
+    data = encode_names(names)
+    assert decode_names(Reader(data), len(names)) == names
+    assert len(data) < sum(map(len, names)) - 4 * len(names) + 2 * len(names) + 2  # shared prefixes
+    with pytest.raises(ValueError, match="does not end in .png"):
+        encode_names(["x.sh"])
+
+
+def test_malformed_header_tables_are_refused(made, tmp_path):
+    """A header with a valid digest but impossible tables: refused as malformed, in one line."""
+    raw = made[0].read_bytes()
+    hlen = _PREFIX.unpack_from(raw)[3]
+    good = decode_header(raw[_PREFIX.size : _PREFIX.size + hlen])
+    n = len(good["items"]["name"])
+    enc = encode_header(good)
+    d = zlib.decompressobj()
+    d.decompress(enc)
+    zpart = enc[: len(enc) - len(d.unused_data)]
+    pb = perm_bytes(n)
+    big = (1 << (8 * pb)) - 1  # all ones: above n!
+    cases = {
+        "cut inside the compressed tables": zpart[:-3] + d.unused_data,
+        "cut inside the chain order": enc[:-1],
+        "bytes after the chain order": enc + b"\x00",
+        "not zlib": b"not a header",
+        "chain order out of range": enc[:-pb] + big.to_bytes(pb, "little"),
+    }
+    for why, hdr in cases.items():
+        with pytest.raises(ArchiveError, match="header is malformed") as e:
+            decode_header(hdr)
+        assert "\n" not in str(e.value), why
+    # a forged archive: the reader refuses before anything is decoded
+    _rewrite(made[0], tmp_path / "m.acb", lambda h: h["chains"].__setitem__(0, h["chains"][0] + 1))
+    with pytest.raises(ArchiveError, match="header is malformed \\(chains hold"):
+        read_header(tmp_path / "m.acb")

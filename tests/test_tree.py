@@ -312,7 +312,8 @@ def test_tree_archive_round_trip_is_bit_exact(tree_run, tmp_path):
     from PIL import Image
 
     from acbench.archive import archive_info, compress_folder, decompress_archive, read_header
-    from acbench.archive.format import FORMAT_VERSION, parent_bits
+    from acbench.archive.format import FORMAT_VERSION
+    from acbench.archive.layout import parent_bits
 
     root, job = tree_run
     src = tmp_path / "src"
@@ -349,15 +350,32 @@ def test_tree_archive_round_trip_is_bit_exact(tree_run, tmp_path):
     assert res["restored"] == 9 - sizes[big]
 
 
+def test_parents_pack_to_ceil_log2_bits_and_round_trip():
+    from acbench.archive import ArchiveError
+    from acbench.archive.layout import pack_parents, parent_bits, parents_bytes, unpack_parents
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        sizes = rng.integers(1, 40, size=rng.integers(1, 8)).tolist()
+        trees = [[-1] + [int(rng.integers(0, k)) for k in range(1, s)] for s in sizes]
+        data = pack_parents(trees)
+        assert len(data) == parents_bytes(sizes) == -(-sum((s - 1) * parent_bits(s) for s in sizes) // 8)
+        assert unpack_parents(data, sizes) == trees
+    assert pack_parents([[-1, 0, 1, 0]]) == bytes([0b00_01_00_00])  # 2 bits each, MSB first
+    with pytest.raises(ArchiveError, match="tree parent 3 of item 2"):
+        unpack_parents(bytes([0b00_11_00_00]), [4])
+    with pytest.raises(ArchiveError, match="padding bits"):
+        unpack_parents(bytes([0b00_01_00_01]), [4])
+
+
 def test_tree_archive_with_bad_parents_is_refused(tree_run, tmp_path):
     import hashlib
-    import json
-    import zlib
 
     import skimage.data as d
     from PIL import Image
 
     from acbench.archive import _PREFIX, ArchiveError, compress_folder, read_header
+    from acbench.archive.layout import decode_header, encode_header, parents_bytes
 
     root, job = tree_run
     src = tmp_path / "src"
@@ -368,16 +386,30 @@ def test_tree_archive_with_bad_parents_is_refused(tree_run, tmp_path):
     compress_folder(src, arc, run_dir=root / job.id)
     raw = arc.read_bytes()
     magic, ver, flags, hlen = _PREFIX.unpack_from(raw)
-    header = json.loads(zlib.decompress(raw[_PREFIX.size : _PREFIX.size + hlen]))
-    assert header["parents"], "no tree of 2 or more images to forge"
-    # all ones: every tree's first parent index is >= 1, not decoded before item 1
-    for bad in ("zz", header["parents"] + "00", "ff" * (len(header["parents"]) // 2)):
-        forged = dict(header, parents=bad)
-        blob = zlib.compress(json.dumps(forged).encode())
-        prefix = _PREFIX.pack(magic, ver, flags, len(blob))
-        (tmp_path / "f.acb").write_bytes(prefix + blob + hashlib.sha256(prefix + blob).digest())
-        with pytest.raises(ArchiveError, match="tree parent"):
+    blob, rest = raw[_PREFIX.size : _PREFIX.size + hlen], raw[_PREFIX.size + hlen + 32 :]
+    header = decode_header(blob)
+    assert header["structure"] == "tree" and encode_header(header) == blob  # bit-exact round trip
+    pb = parents_bytes(header["chains"])
+    assert pb, "no tree of 2 or more images to forge"
+    big = max(range(len(header["chains"])), key=lambda c: header["chains"][c])
+    forged = {**header, "parents": [list(p) for p in header["parents"]]}
+    forged["parents"][big][1] = 1  # item 1's parent is itself
+    chain = dict(header, structure="chain")
+    del chain["parents"]
+    cases = {
+        "tree parent": blob[:-pb] + b"\xff" * pb,  # all ones: item 1's parent >= 1
+        "bytes after the tree parents": blob + b"\x00",
+        "tree parents": blob[:-1],  # cut inside them
+        "tree parent 1 of item 1": encode_header(forged),
+        "structure 'forest'": encode_header(dict(header, structure="forest")),
+        f"{pb} bytes after the chain order": encode_header(chain) + blob[-pb:],
+    }
+    for why, hdr in cases.items():
+        prefix = _PREFIX.pack(magic, ver, flags, len(hdr))
+        (tmp_path / "f.acb").write_bytes(prefix + hdr + hashlib.sha256(prefix + hdr).digest() + rest)
+        with pytest.raises(ArchiveError, match="header is malformed") as e:
             read_header(tmp_path / "f.acb")
+        assert why in str(e.value) and "\n" not in str(e.value), (why, str(e.value))
 
 
 def test_oracle_cli_on_a_tree_run(tree_run):

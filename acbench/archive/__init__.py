@@ -11,25 +11,32 @@ chain instead of twice per image. The result is one file.
 File layout (integers little-endian)::
 
     magic      8 bytes   b"\x89ACB\r\n\x1a\n"   (PNG-style: catches text-mode mangling)
-    version    u16       format version (2); a reader refuses any other (1: per-image streams)
+    version    u16       format version (3); a reader refuses any other in one line (1: per-image
+                         streams; 2: a JSON header with names in chain order, two crc32 per chain)
     flags      u16       reserved, 0
     hlen       u64       length of the header
-    header     hlen      zlib-compressed UTF-8 JSON (see below)
+    header     hlen      zlib(meta JSON, chain lengths, names), then stream lengths, checksums,
+                         the chain order and (trees) the parents as they are
+                         (:mod:`acbench.archive.layout`)
     digest     32 bytes  sha256 of everything before it (magic .. header)
     payload              embedded checkpoints (optional), then every chain's stream
 
-The header holds the model identity (run id, and per checkpoint its run id, file name, sha256,
-size and, with ``embed_model``, where its bytes lie in the payload), the coder's platform (torch,
-compressai, CPU type), the ordering used (informational: the decoder needs only the chain
-structure), the chain lengths, per chain its stream's byte length and crc32 and the crc32 of
-the encoder's 8-bit reconstructions, totals for ``info`` (estimated bits, PSNR, what per-image
-streams would have taken, and the baseline-alone estimate and real sizes), and one column per
-item field: output name, original name, PIL mode, width, height. Items are stored chain after
-chain, so stream offsets and chain membership follow from the lengths. The header's size
-counts in the file's bpp, so it is columnar and compressed, statistics are totals rather than
-per image, the original name is stored only as the suffix that differs, the z grid only when it
-is not the padded size over the stride, and checksums (per chain) as hex strings: what is left
-is mostly the names.
+The header's size counts in the file's bpp, so what grows with the number of images is packed
+(:mod:`acbench.archive.layout`): the item table is in sorted-name order, names stored once,
+front-coded and without their ``.png``; the chains are a permutation of that table (its Lehmer
+code in ⌈log2 N!⌉ bits up to N = 536, within 0.2 % of it beyond) — the permutation *is* the
+ordering information, the names are what a user gets back; per chain a varint stream length and
+the stream's crc32. The JSON part holds what does not grow with N: the model identity (run id,
+and per checkpoint its run id, file name, size, the first 64 bits of its sha256 and, with
+``embed_model``, where its bytes lie in the payload), the coder's platform (acbench, torch,
+compressai, CPU type), the ordering used (informational: the decoder needs only the chains), the
+crc32 of the encoder's 8-bit reconstructions (one for the archive), totals for ``info``
+(estimated bits, PSNR, what per-image streams would have taken, and the baseline-alone estimate
+and real sizes), and one column per item field (original name, PIL mode, width, height), stored
+as one value when every item has it; the original name is stored only as the suffix that
+differs, the z grid only when it is not the padded size over the stride. On the photos' eval
+split (156 tiles, 39 chains) that is 7.5 bytes an image (format 2: 11.0); ``python
+benchmarks/bench_archive.py --sizes-only`` prints the parts.
 
 Decisions, and why:
 
@@ -41,8 +48,11 @@ Decisions, and why:
   (``jobs``; a fork server imports torch once, where the platform has one, else ``spawn``), which
   changes nothing in the bytes: an archive is identical for any ``jobs``. The
   crc32 of the encoder's reconstruction lets the decoder *detect* drift (another CPU type or
-  torch version: the header records both) instead of silently writing wrong pixels; one per
-  chain suffices, as drift in one image carries on down its chain.
+  torch version: the header records both) instead of silently writing wrong pixels. It is one
+  crc32 for the archive (over the chains' own, in chain order), not one per chain: drift is a
+  property of the decoding machine, so naming the chain it shows in would change nothing the
+  user does, and per chain it cost 4 bytes (1 an image at chains of 4); what it cannot do is
+  check a decode in which some chains were lost (``skip_corrupt``), which the summary says.
 - **One stream per chain.** rANS is last-in first-out: the encoder keeps the
   chain's symbols and codes them backwards on ``flush``, so the decoder reads them forwards,
   image after image — decoding stays streaming (image k is written before k+1 is read) and a
@@ -55,7 +65,11 @@ Decisions, and why:
   briefly). The header comes first so that a truncated archive still says what it held and its
   complete chains can be restored. Per-item metadata (about a hundred bytes each) stays in memory.
 - **Checksums.** crc32 per chain stream (corruption, not tampering: an attacker rewrites both),
-  sha256 over the header and of each checkpoint (identity). A truncated, bit-flipped or
+  checked before anything is decoded; sha256 over the header; per checkpoint the first 64 bits
+  of its sha256 (identity: it tells a retrained or another run's checkpoint, and a damaged
+  embedded copy, from the right one with a miss chance of 2^-64 — it guards against mistakes,
+  not forgers, who can write any archive; checkpoints are loaded ``weights_only`` whatever their
+  hash, and decoded pixels are checked). A truncated, bit-flipped or
   misplaced (e.g. two chains' streams swapped) stream fails its chain's crc32 and loses the
   whole chain (every image is decoded from its predecessor's state, out of one stream);
   ``skip_corrupt`` restores all other chains and names the lost images with the reason. An
@@ -63,7 +77,7 @@ Decisions, and why:
   disk is used if there is one). Bytes after the archive's end (an append, a concatenation) are
   ignored with a warning giving their count: they belong to no chain.
 - **Lossy.** What decompressing restores is the codec's reconstruction, not the original pixels
-  (bit-exact with the encoder's, as the per-chain checksum verifies); ``compress`` reports the
+  (bit-exact with the encoder's, as the reconstruction checksum verifies); ``compress`` reports the
   PSNR of every image against its original (mean and lowest), ``info`` the mean recorded then.
 - **Untrusted archives.** Every name is checked before anything is written: relative POSIX paths
   only (no ``..``, no absolute path, no backslash or drive), the target resolved inside the
@@ -91,13 +105,16 @@ Decisions, and why:
 - **Trees.** A run with ``structure = "tree"`` codes the minimum spanning forest of the features
   rooted by the fitted order (:mod:`acbench.orderings.tree`), cut at depth ``chain`` as its
   evaluation does; each tree is one unit (its items stored in breadth-first order, decodable
-  without the others), each item conditioned on its parent's decoded state. The header then says
-  ``"structure": "tree"`` and holds ``parents``: every non-root's parent index within its tree,
-  ⌈log2 S⌉ bits for a tree of S items, packed most significant bit first (a hex string: the
-  header's compressed size, which counts in the file's bpp, carries them; ``info`` gives the bit
-  count). Each tree is one rANS stream, as a chain is: a corrupt stream loses its tree.
+  without the others), each item conditioned on its parent's decoded state. The chain lengths
+  are then the trees' sizes, the permutation their items' order, the JSON part says
+  ``"structure": "tree"``, and after the chain order come the parents: every non-root's parent
+  index within its tree, ⌈log2 S⌉ bits for a tree of S items, packed most significant bit first
+  into whole bytes (raw, like the other tables: they count in the file's bpp; ``info`` gives the
+  bit count). A parent that is not decoded before its child is refused as malformed. Each tree
+  is one rANS stream, as a chain is: a corrupt stream loses its tree.
 
-The package, by part: ``format`` (constants, header helpers), ``models``, ``images``, ``names``,
+The package, by part: ``format`` (constants, header helpers), ``layout`` (the header's bytes),
+``models``, ``images``, ``names``,
 ``coding`` (one chain, shared by the in-process path and worker processes), ``compress``,
 ``read``, ``decompress``, ``info``. Every public name is importable from here.
 """

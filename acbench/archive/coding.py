@@ -137,19 +137,20 @@ def decode_chain(
     archive: str,
     items: list[dict[str, Any]],
     stream: tuple[int, int, int],
-    pix_crc32: int,
     parents: list[int] | None = None,
     tick: Callable[[], None] | None = None,
-) -> list[tuple[str, str]]:
+) -> tuple[list[tuple[str, str]], int]:
     """Decode the items of one chain (or tree: ``parents`` as :func:`encode_chain`) from its
-    stream, image after image; ``(status, detail)`` each. In one stream an item that fails takes
-    every later item of its chain or tree with it (the decoder loses its place in the stream).
+    stream, image after image. In one stream an item that fails takes every later item of its
+    chain or tree with it (the decoder loses its place in the stream).
 
     ``items`` carry ``name``, ``w``, ``h``, ``shape`` and ``target``; ``stream`` is the chain's
-    (offset, bytes, crc32) in ``archive``; ``pix_crc32`` is the crc32 of the encoder's
-    reconstructions of the whole chain. Status: ``ok``, ``mismatch`` (written, but the chain's
-    pixels differ from the encoder's), ``corrupt`` / ``failed`` (not written), ``lost`` (an
-    earlier item of the chain failed, or its stream is corrupt).
+    (offset, bytes, crc32) in ``archive``.
+
+    Returns:
+        ``(status, detail)`` per item — ``ok`` (written), ``corrupt`` / ``failed`` (not written),
+        ``lost`` (an earlier item of the chain failed, or its stream is corrupt) — and the crc32
+        of the chain's decoded pixels (the encoder records the same, :func:`encode_chain`).
     """
     import torch
 
@@ -166,7 +167,7 @@ def decode_chain(
         why = "chain stream checksum mismatch"
     if why:
         first = items[0]["name"]
-        return [("corrupt", why)] + [("lost", f"depends on {first} (same chain)")] * (len(items) - 1)
+        return [("corrupt", why)] + [("lost", f"depends on {first} (same chain)")] * (len(items) - 1), 0
     out: list[tuple[str, str]] = []
     refs: list[Any] = []
     pix = 0
@@ -190,9 +191,7 @@ def decode_chain(
             out.append(("ok", ""))
             if tick:
                 tick()
-    if all(st == "ok" for st, _ in out) and pix != pix_crc32:
-        out = [("mismatch", "decoded pixels of its chain differ from the encoder's")] * len(out)
-    return out
+    return out, pix
 
 
 def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import shutil
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +14,19 @@ import numpy as np
 
 from acbench.archive.coding import _Coder, _one_thread, _run_chains, encode_chain
 from acbench.archive.format import (
+    _CODER_KEYS,
     _COLS,
     _PREFIX,
     FORMAT_VERSION,
     MAGIC,
     ArchiveError,
     Progress,
+    _pix_crc32,
     _platform,
-    pack_parents,
-    parent_bits,
 )
 from acbench.archive.images import _image_exts, _size, _thumb, output_names, read_image, scan
 from acbench.archive.info import archive_info
+from acbench.archive.layout import encode_header
 from acbench.archive.models import RunInfo, _sha256, open_run
 from acbench.archive.names import check_name
 from acbench.store import atomic_write
@@ -217,9 +216,10 @@ def _trees(feats: np.ndarray, order: np.ndarray, run: RunInfo) -> tuple[list[lis
 def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> dict[str, Any]:
     """Column layout of the item table, made small: per-item overhead counts in the file's bpp.
 
-    ``src`` is ``None`` when it equals the output name and only its suffix (``".jpg"``) when it
-    differs from it only there; ``shape`` is left out when every z grid is the padded size over
-    ``stride``. Items carry no stream lengths or checksums: their chain's stream does.
+    A column whose items all agree is stored as that one value; ``src`` is ``None`` when it
+    equals the output name and only its suffix (``".jpg"``) when it differs from it only there;
+    ``shape`` is left out when every z grid is the padded size over ``stride``. Items carry no
+    stream lengths or checksums: their chain's stream does.
     """
     items: dict[str, Any] = {c: [r[c] for r in flat] for c in _COLS}
     items["name"] = names
@@ -234,6 +234,9 @@ def _pack_items(flat: list[dict[str, Any]], names: list[str], stride: int) -> di
         else:
             src.append(s)
     items["src"] = src
+    for c in (*_COLS, "src"):
+        if len(set(map(repr, items[c]))) == 1:
+            items[c] = items[c][0]
     if any(r["shape"] != [-(-r["h"] // stride), -(-r["w"] // stride)] for r in flat):
         items["shape"] = [r["shape"] for r in flat]
     return items
@@ -267,45 +270,48 @@ def _write_archive(
     note: str,
     trees: list[list[int]] | None = None,
 ) -> None:
-    flat = [r for chain in recs for r in chain]
-    names = [outs[i] for ch in chains for i in ch]
-    items = _pack_items(flat, names, run.codecs[1].stride)
+    # the item table in sorted-name order (names front-code well so); ``order`` lists the table
+    # rows in decoding order, chain after chain: the permutation is the chain structure
+    by_item = {i: r for ch, rs in zip(chains, recs, strict=True) for i, r in zip(ch, rs, strict=True)}
+    table = sorted(by_item, key=lambda i: outs[i])
+    row = {i: k for k, i in enumerate(table)}
+    flat = [by_item[i] for i in table]
+    items = _pack_items(flat, [outs[i] for i in table], run.codecs[1].stride)
     embedded, off = {}, 0
     if embed:
         for mf in (run.first, run.conditional):
             embedded[mf.role] = (off, mf.size)
             off += mf.size
-    version = FORMAT_VERSION
+    plat = _platform()
     header = {
-        "format": "acbench-archive",
-        "version": version,
-        "coder": {"acbench": _acbench_version(), **_platform()},
+        "coder": {"acbench": _acbench_version(), **{k: plat[k] for k in _CODER_KEYS}},
         "model": {
             "run_id": run.run_id,
             "reference": run.config.get("reference", "latents"),
             "first": run.first.entry(embedded.get("first")),
             "conditional": run.conditional.entry(embedded.get("conditional")),
         },
-        "ordering": {**run.ordering, "features": run.features, "embedded_at": how, "note": note},
+        "ordering": {
+            k: v
+            for k, v in {**run.ordering, "features": run.features, "embedded_at": how, "note": note}.items()
+            if v not in ("", {}, None)
+        },
         "chain_length": run.chain,
         "chains": [len(c) for c in chains],
-        "chain_pix_crc32": "".join(f"{c[-1]['chain_pix_crc32']:08x}" for c in recs),
+        "order": [row[i] for ch in chains for i in ch],
         "streams": [s["bytes"] for s in streams],
-        "stream_crc32": "".join(f"{s['crc32']:08x}" for s in streams),
-        "totals": _totals(flat, streams),
+        "stream_crc32": [s["crc32"] for s in streams],
+        "pix_crc32": _pix_crc32([c[-1]["chain_pix_crc32"] for c in recs]),
+        "totals": _totals([r for rs in recs for r in rs], streams),
         "stride": run.codecs[1].stride,
         "items_offset": off,
-        "payload_bytes": off + sum(s["bytes"] for s in streams),
         "items": items,
     }
-    if trees:  # the parent indices are side information: they count in the file's size
+    if trees:  # the parent indices are side information: in the header, counted in the file's size
         header["structure"] = "tree"
-        header["parents"] = pack_parents(trees)
-        header["totals"]["parent_bits"] = sum((len(t) - 1) * parent_bits(len(t)) for t in trees)
-    blob = zlib.compress(
-        json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), 9
-    )
-    prefix = _PREFIX.pack(MAGIC, version, 0, len(blob))
+        header["parents"] = trees
+    blob = encode_header(header)
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(blob))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:

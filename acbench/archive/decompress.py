@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from acbench.archive.coding import _Coder, _run_chains, decode_chain
-from acbench.archive.format import ArchiveError, Progress, _platform
+from acbench.archive.format import ArchiveError, Progress, _pix_crc32, _platform
 from acbench.archive.models import ModelFile, _load_model, _sha256
 from acbench.archive.names import _targets
 from acbench.archive.read import _Archive, read_header
@@ -42,7 +42,8 @@ def _candidates(
 def _find_models(
     arc: _Archive, model: Path | None, runs_root: Path | None
 ) -> tuple[ModelFile, ModelFile, list[str]]:
-    """The two checkpoints, matched by sha256: embedded, then ``model``, then ``runs_root``."""
+    """The two checkpoints, matched by sha256 (its first 64 bits: the header keeps those):
+    embedded, then ``model``, then ``runs_root``."""
     h = arc.header
     out, notes = [], []
     for role in ("first", "conditional"):
@@ -55,9 +56,10 @@ def _find_models(
             mf = ModelFile(role, e["run_id"], e["file"], e["sha256"], e["bytes"], {}, archive=where)
             if off + n > arc.file_size - arc.payload_start:
                 damaged = "truncated: the archive ends inside it"
-            elif (got := _sha256(mf.read())) != e["sha256"]:
+            elif not (got := _sha256(mf.read())).startswith(e["sha256"]):
                 damaged = f"its sha256 {got[:12]}… does not match the {e['sha256'][:12]}… recorded"
             else:
+                mf.sha256 = got
                 out.append(mf)
                 continue
             notes.append(
@@ -70,7 +72,7 @@ def _find_models(
                 continue
             seen.add(p.resolve())
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
-            if digest == e["sha256"]:
+            if digest.startswith(e["sha256"]):
                 found = ModelFile(role, e["run_id"], e["file"], digest, p.stat().st_size, {}, str(p))
                 break
             if specific:
@@ -133,9 +135,10 @@ def decompress_archive(
         progress: ``progress(label, done, total, logs)``.
 
     Returns:
-        summary: ``images``, ``restored``, ``lost`` (``[{name, reason}]``), ``mismatch`` (names
-        of the images in chains whose pixels differ from the encoder's — another CPU type or
-        torch version; they are written), ``warnings`` (lines to show), ``out_dir``, ``seconds``.
+        summary: ``images``, ``restored``, ``lost`` (``[{name, reason}]``), ``mismatch``
+        (every image's name when the decoded pixels differ from the encoder's — another CPU
+        type or torch version; they are written; the archive has one reconstruction checksum),
+        ``warnings`` (lines to show), ``out_dir``, ``seconds``.
         :func:`format_restored` prints it.
 
     Raises:
@@ -201,19 +204,26 @@ def decompress_archive(
             for i in ch
         ]
         stream = (offsets[c], h["streams"][c], h["stream_crc32"][c])
-        tasks.append((str(arc.path), recs, stream, h["chain_pix_crc32"][c], trees[c]))
+        tasks.append((str(arc.path), recs, stream, trees[c]))
         sizes.append(len(ch))
     results = _run_chains(decode_chain, tasks, sizes, jobs, coder, (first, cond), progress, "decompress")
-    lost, mismatch, restored = [], [], 0
-    for (_, recs, *_), res in zip(tasks, results, strict=True):
+    lost, restored = [], 0
+    for (_, recs, *_), (res, _) in zip(tasks, results, strict=True):
         for r, (status, detail) in zip(recs, res):
-            if status in ("ok", "mismatch"):
+            if status == "ok":
                 restored += 1
-            if status == "mismatch":
-                mismatch.append(r["name"])
-            elif status != "ok":
+            else:
                 lost.append({"name": r["name"], "reason": detail})
     warnings = list(notes)
+    # one reconstruction check for the whole archive: it needs every chain decoded
+    mismatch: list[str] = []
+    if lost:
+        warnings.append(
+            "the decoded pixels could not be checked against the encoder's: the archive's one "
+            "reconstruction checksum covers every chain, and some were lost"
+        )
+    elif _pix_crc32([pix for _, pix in results]) != h["pix_crc32"]:
+        mismatch = [it["name"][i] for ch in chains for i in ch]
     if arc.trailing:
         warnings.append(
             f"{arc.trailing:,} byte(s) after the archive's end were ignored (appended by a copy or "
@@ -228,8 +238,9 @@ def decompress_archive(
             if coder_info.get(k) != here[k]
         }
         warnings.append(
-            f"{len(mismatch)} image(s) decoded to pixels that differ from the encoder's (e.g. "
-            f"{mismatch[0]}); decode on the kind of machine that encoded (archive vs here: {diff or 'same'})"
+            f"the decoded pixels differ from the encoder's (the archive's reconstruction checksum "
+            f"does not match; all {len(mismatch)} images were written and are suspect); decode on the "
+            f"kind of machine that encoded (archive vs here: {diff or 'same'})"
         )
     if lost:
         warnings.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from acbench.archive.layout import parent_bits
 from acbench.archive.read import read_header
 
 
@@ -53,7 +54,8 @@ def archive_info(path: Path) -> dict[str, Any]:
     px = sum(w * hh for w, hh in zip(it["w"], it["h"]))
     streams = sum(h["streams"])
     size = min(arc.file_size, arc.end)  # bytes appended after the end are not the archive's
-    model_bytes = sum(h["model"][r]["bytes"] for r in ("first", "conditional") if h["model"][r]["embedded"])
+    embedded = [r for r in ("first", "conditional") if h["model"][r].get("embedded")]
+    model_bytes = sum(h["model"][r]["bytes"] for r in embedded)
     tot = h["totals"]
     n = arc.n
 
@@ -71,10 +73,10 @@ def archive_info(path: Path) -> dict[str, Any]:
         "chains": len(h["chains"]),
         "chain_length": h.get("chain_length"),
         "structure": h.get("structure", "chain"),
-        "parent_bits": tot.get("parent_bits", 0),
+        "parent_bits": sum((s - 1) * parent_bits(s) for s in h["chains"]) if "parents" in h else 0,
         "model": {
             "run_id": h["model"].get("run_id"),
-            "embedded": bool(h["model"]["first"]["embedded"] and h["model"]["conditional"]["embedded"]),
+            "embedded": len(embedded) == 2,
             **{
                 r: {k: h["model"][r][k] for k in ("run_id", "file", "sha256", "bytes")}
                 for r in ("first", "conditional")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acbench.archive.format import ArchiveError
+from acbench.archive.format import SHA_HEX, ArchiveError
 
 
 @dataclass
@@ -26,13 +26,8 @@ class ModelFile:
     archive: tuple[str, int, int] | None = None  # (archive path, absolute offset, length)
 
     def entry(self, embedded: tuple[int, int] | None) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "file": self.file,
-            "sha256": self.sha256,
-            "bytes": self.size,
-            "embedded": list(embedded) if embedded else None,
-        }
+        e = {"run_id": self.run_id, "file": self.file, "sha256": self.sha256[:SHA_HEX], "bytes": self.size}
+        return {**e, "embedded": list(embedded)} if embedded else e
 
     def read(self) -> bytes:
         if self.path is not None:

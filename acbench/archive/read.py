@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,12 @@ from acbench.archive.format import (
     MAGIC,
     MAX_HEADER,
     MAX_SIDE,
+    SHA_HEX,
     ArchiveError,
     _malformed,
-    _unhex,
     _unpack_items,
-    unpack_parents,
 )
+from acbench.archive.layout import decode_header
 
 
 @dataclass
@@ -56,9 +54,11 @@ class _Archive:
         return offs
 
     def chains(self) -> list[list[int]]:
-        out, i = [], 0
+        """Item-table rows of every chain, in decoding order (chains follow each other in
+        ``order``)."""
+        out, i, order = [], 0, self.header["order"]
         for n in self.header["chains"]:
-            out.append(list(range(i, i + n)))
+            out.append(order[i : i + n])
             i += n
         return out
 
@@ -68,19 +68,17 @@ class _Archive:
 
 
 #: versions once written, no longer read: what they were
-_RETIRED = {1: "one rANS stream per image and component"}
+_RETIRED = {
+    1: "one rANS stream per image and component",
+    2: "a JSON header with names in chain order and two crc32 per chain",
+}
 
 
 def _check_header(h: Any) -> None:
-    """Types and ranges of every field the reader uses (the header is untrusted)."""
-    if not isinstance(h, dict) or h.get("format") != "acbench-archive":
-        raise _malformed("not an acbench archive header")
-    it = h.get("items")
-    if not isinstance(it, dict):
-        raise _malformed("no item table")
-    names = it.get("name")
-    if not isinstance(names, list):
-        raise _malformed("no item names")
+    """Types and ranges of every field the reader uses (the header is untrusted; the tables'
+    structure is checked while decoding them, :func:`acbench.archive.layout.decode_header`)."""
+    it = h["items"]
+    names = it["name"]
     n = len(names)
 
     def ints(v: Any, lo: int, hi: int, what: str) -> None:
@@ -88,10 +86,12 @@ def _check_header(h: Any) -> None:
             raise _malformed(f"{what} = {v!r}")
 
     for col in (*_COLS, "src"):
-        if not isinstance(it.get(col), list) or len(it[col]) != n:
+        if col not in it:
             raise _malformed(f"item column {col!r}")
-    if not all(isinstance(x, str) for x in names):
-        raise _malformed("item names")
+        if not isinstance(it[col], list):
+            it[col] = [it[col]] * n
+        if len(it[col]) != n:
+            raise _malformed(f"item column {col!r}")
     if not all(s is None or isinstance(s, str) for s in it["src"]):
         raise _malformed("item column 'src'")
     if not all(isinstance(x, str) for x in it["mode"]):
@@ -121,29 +121,11 @@ def _check_header(h: Any) -> None:
             raise _malformed("z shape")
         for v, side in zip(sh, (it["h"][i], it["w"][i])):
             ints(v, 1, side, "z shape")
-    chains = h.get("chains")
-    if not isinstance(chains, list):
-        raise _malformed("chains")
-    for c in chains:
-        ints(c, 1, n, "chain length")
-    if sum(chains) != n:
-        raise _malformed(f"chains hold {sum(chains)} items, the table {n}")
-    h["chain_pix_crc32"] = _unhex(h.get("chain_pix_crc32"), len(chains), "chain pixel checksums")
-    streams = h.get("streams")
-    if not (isinstance(streams, list) and len(streams) == len(chains)):
-        raise _malformed("chain stream lengths")
-    for v in streams:
+    ints(h.get("pix_crc32"), 0, 2**32 - 1, "reconstruction checksum")
+    for v in h["streams"]:
         ints(v, 0, 2**40, "stream length")
-    h["stream_crc32"] = _unhex(h.get("stream_crc32"), len(chains), "chain stream checksums")
-    structure = h.get("structure", "chain")
-    if structure == "tree":
-        h["parents"] = unpack_parents(h.get("parents"), chains)
-    elif structure != "chain" or "parents" in h:
-        raise _malformed(f"structure {structure!r}")
     ints(h.get("items_offset"), 0, 2**50, "items offset")
-    ints(h.get("payload_bytes"), 0, 2**50, "payload size")
-    if h["items_offset"] + sum(streams) != h["payload_bytes"]:
-        raise _malformed("payload size does not add up")
+    h["payload_bytes"] = h["items_offset"] + sum(h["streams"])
     m = h.get("model")
     if not isinstance(m, dict):
         raise _malformed("model")
@@ -152,6 +134,7 @@ def _check_header(h: Any) -> None:
         if not (
             isinstance(e, dict)
             and isinstance(e.get("sha256"), str)
+            and len(e["sha256"]) == SHA_HEX
             and isinstance(e.get("run_id"), str)
             and isinstance(e.get("file"), str)
         ):
@@ -204,13 +187,7 @@ def read_header(path: Path) -> _Archive:
                 f"{path}: the archive header is corrupt (sha256 mismatch); nothing in it can be "
                 "trusted, so nothing is restored — re-copy the file from its source"
             )
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(blob, MAX_HEADER)
-        if d.unconsumed_tail:
-            raise ValueError("header larger than the limit")
-        header = json.loads(raw.decode())
-    except (zlib.error, ValueError, UnicodeDecodeError) as e:
-        raise _malformed(str(e)) from None
+    header = decode_header(blob)
+    header["version"] = version
     _check_header(header)
     return _Archive(path, header, _PREFIX.size + hlen + _DIGEST, size)
