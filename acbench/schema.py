@@ -38,7 +38,6 @@ VARIANTS = (
     ("shared_transforms", False, "shared transforms"),
     ("reference", "latents", "reference {}"),
     ("warm_start", True, "cold start"),
-    ("structure", "chain", "{}"),
 )
 
 

@@ -318,6 +318,13 @@ def _points(clean: pd.DataFrame, tests: Sequence[str], baseline: str) -> str:
 def _option_labels(heads: list[pd.Series]) -> list[str]:
     """What tells the configurations apart: the seed-group keys that vary among them."""
     keys = [k for k in SEED_GROUP if len({str(h.get(k, "")) for h in heads}) > 1]
+    others = [k for k in keys if k != "variant"]
+    if (
+        "variant" in keys
+        and others
+        and len({tuple(str(h.get(k, "")) for k in others) for h in heads}) == len(heads)
+    ):
+        keys = others  # the other keys already tell the configurations apart
     if not keys:
         return [_label(h) for h in heads]
     return [
@@ -430,17 +437,25 @@ def ablation_answer(
     )
     if top is not None:
         matched, zero = _total(figs[top].get("matched")), _total(figs[top].get("zero"))
-        if _significant(zero) and zero[0] < 0:
+        verdict = ""
+        if not np.isfinite(matched[0]) and not np.isfinite(zero[0]):
+            sentences.append(
+                f"The largest saving against the baseline is {labels[top]}'s {_fmt(base[top])}; run "
+                "without the step-matched anchor and zero control, this page cannot split it into "
+                "training budget, capacity and content."
+            )
+        elif _significant(zero) and zero[0] < 0:
             verdict = "the neighbour's content is part of it"
         elif _significant(matched) and matched[0] < 0:
             verdict = "it is capacity (extra layers), not the neighbour"
         else:
             verdict = "it is training budget, not the neighbour"
-        sentences.append(
-            f"Of the largest saving against the baseline, {labels[top]}'s {_fmt(base[top])}, "
-            f"{_fmt(matched)} remains against the step-matched anchor (the rest is training budget) "
-            f"and {_fmt(zero)} against the zero-mixer control (the rest is capacity): {verdict}."
-        )
+        if np.isfinite(matched[0]) or np.isfinite(zero[0]):
+            sentences.append(
+                f"Of the largest saving against the baseline, {labels[top]}'s {_fmt(base[top])}, "
+                f"{_fmt(matched)} remains against the step-matched anchor (the rest is training budget) "
+                f"and {_fmt(zero)} against the zero-mixer control (the rest is capacity): {verdict}."
+            )
     note = (
         "Each line pools a configuration's training seeds; BD-rate (PCHIP, real bits, %; negative = "
         "saving) of the conditioned chain on its conditioned images against each reference, "
