@@ -71,10 +71,39 @@ def comparisons(
         "matched": [(side(r["matched_curve"], "alone"), side(r["curve"], "chain")) for r in firsts],
         "baseline": [(side(r["anchor_curve"], "alone"), side(r["curve"], "chain")) for r in firsts],
     }
+    if unconverged(clean, [str(r["anchor_curve"]) for r in firsts]):
+        del refs["baseline"]  # a figure against an unconverged baseline is training budget
     for key, pairs in refs.items():
         if all(not a.empty and not t.empty for a, t in pairs):
             out[key] = pooled_compare(pairs, rate, bootstrap=bootstrap, seed=seed, images=cond)
     return out
+
+
+#: a baseline whose validation loss still changes by more than this over the last 20 % of its
+#: training has not converged: answers give no figure against it
+CONVERGED = 0.05
+
+
+def unconverged(rows: pd.DataFrame, baselines: Sequence[str]) -> str:
+    """Why figures against these baseline curves are withheld ("" when they have converged)."""
+    if "convergence" not in rows:
+        return ""
+    sel = rows[rows["curve"].astype(str).isin([str(b) for b in baselines]) & (rows["eval"] == "alone")]
+    conv = pd.to_numeric(sel["convergence"], errors="coerce").dropna()
+    if conv.empty or conv.abs().max() <= CONVERGED:
+        return ""
+    return (
+        f"n/a: baseline not converged (validation loss still changes by {100 * conv.min():+.1f} % "
+        f"over its last 20 % of training; converged: within ±{100 * CONVERGED:.0f} %)"
+    )
+
+
+def _vs_baseline(rows: pd.DataFrame, fig: pd.DataFrame | None, head: pd.Series) -> str:
+    """The vs-baseline cell: the figure, or why it is withheld."""
+    if fig is None:
+        why = unconverged(clean_rows(rows), [str(head.get("anchor_curve", ""))])
+        return "n/a (baseline not converged)" if why else "n/a"
+    return _fmt(_total(fig))
 
 
 def reference_line(rows: pd.DataFrame, tests: Sequence[str]) -> str:
@@ -188,6 +217,9 @@ def answer_block(
             + ", ".join(f"seed {s}: {_pct(v)}" for s, v in zip(seeds, spread))
             + "."
         )
+    why = unconverged(clean, [str(a) for a in mine["anchor_curve"].unique()])
+    if why:
+        parts.append(f"Against the baseline: {why}; the step-matched anchor is the reference to read.")
     along = position_content(rows, tests, rate, bootstrap)
     if along:
         parts.append(along)
@@ -398,7 +430,7 @@ def ablation_answer(
         table["content z"].append(_fmt(_total(f.get("content"), "z")))
         table["vs zero control"].append(_fmt(_total(f.get("zero"))))
         table["vs step-matched"].append(_fmt(_total(f.get("matched"))))
-        table["vs baseline"].append(_fmt(_total(f.get("baseline"))))
+        table["vs baseline"].append(_vs_baseline(rows, f.get("baseline"), heads[i]))
         seeds = clean.loc[clean["curve"].astype(str).isin(groups[i]), "seed"].unique()
         table["seeds"].append(str(len(seeds)))
     best, runner = order[0], order[1]
@@ -465,6 +497,9 @@ def ablation_answer(
         "or all eval images when their chains differ). A figure without an interval: too many "
         "resamples gave no BD-rate."
     )
+    why = unconverged(clean, [str(h.get("anchor_curve", "")) for h in heads])
+    if why:
+        note += f" Against the baseline: {why}."
     return " ".join(sentences) + "\n\n" + markdown_table(pd.DataFrame(table)) + "\n\n" + note
 
 
@@ -496,6 +531,8 @@ def head_to_head(
 def contrast_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows a contrast page needs: the chain and shuffled evaluations of every configuration
     trained with several seeds, and the evaluations of the references they are compared with."""
+    keys = [c for c in ("run_id", "eval", "image", "component") if c in rows]
+    rows = rows.drop_duplicates(subset=keys) if keys else rows  # pages share curves
     clean = clean_rows(rows)
     tests = {c for g in seed_groups(rows) for c in g}
     mine = clean[clean["curve"].astype(str).isin(tests)]
@@ -530,7 +567,7 @@ def contrast_markdown(rows: pd.DataFrame, command: str, bootstrap: int = 1000, r
                 "content y": _fmt(_total(figs.get("content"), "y")),
                 "content z": _fmt(_total(figs.get("content"), "z")),
                 "vs zero control": _fmt(_total(figs.get("zero"))),
-                "vs baseline": _fmt(_total(figs.get("baseline"))),
+                "vs baseline": _vs_baseline(rows, figs.get("baseline"), head),
                 "seeds": str(len(g)),
                 "images": str(n),
                 "_v": content[0],
