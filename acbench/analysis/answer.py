@@ -540,7 +540,27 @@ def contrast_rows(rows: pd.DataFrame) -> pd.DataFrame:
     keep = (clean["curve"].astype(str).isin(tests) & clean["eval"].isin(["chain", "shuffled"])) | (
         clean["curve"].astype(str).isin(refs) & clean["eval"].isin(["chain", "alone"])
     )
-    return rows.loc[keep[keep].index]
+    cols = [c for c in rows.columns if c not in CONTRAST_DROPS]
+    return rows.loc[keep[keep].index, cols]
+
+
+#: columns a contrast page does not read (keeps its committed rows small)
+CONTRAST_DROPS = (
+    "bpp_est",
+    "bpp_stream",
+    "ms_ssim",
+    "label",
+    "code",
+    "date",
+    "params",
+    "train_seconds",
+    "threads",
+    "q_dist_ratio",
+    "q_neighbour_dist",
+    "q_random_dist",
+    "q_same_class",
+    "n_eval",
+)
 
 
 def contrast_markdown(rows: pd.DataFrame, command: str, bootstrap: int = 1000, rate: str = "bpp_real") -> str:

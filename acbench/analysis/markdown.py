@@ -164,7 +164,9 @@ def _label(r: pd.Series | dict) -> str:
     parts = [str(r.get("codec", "")), str(r.get("ordering", "")), str(r.get("mixer", ""))]
     if r.get("sites", ""):
         parts.append(str(r["sites"]))
-    if r.get("variant", ""):
+    if r.get("variant", "") and r.get("variant") != r.get(
+        "structure"
+    ):  # rows before structure had its column
         parts.append(str(r["variant"]))
     tree = " · tree" if r.get("structure", "chain") == "tree" else ""
     return " · ".join(p for p in parts if p) + f" · L={_num(r.get('chain', ''))}" + tree
