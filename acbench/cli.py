@@ -383,11 +383,16 @@ def leaderboard_cmd(
     _write_leaderboards(runs, out, sweep, preset, configs, controls, rows or None, plots, contrast)
 
 
-def _leaderboard_command(out: Path, sweep: Path | None, preset: str | None, runs: Path) -> str:
+def _leaderboard_command(
+    out: Path, sweep: Path | None, preset: str | None, runs: Path, controls: bool = True
+) -> str:
     if sweep is None:
         return f"acbench leaderboard --runs {runs} --out {out}"
     return (
-        f"acbench leaderboard --sweep {sweep}" + (f" --preset {preset}" if preset else "") + f" --out {out}"
+        f"acbench leaderboard --sweep {sweep}"
+        + (f" --preset {preset}" if preset else "")
+        + ("" if controls else " --no-controls")
+        + f" --out {out}"
     )
 
 
@@ -426,14 +431,17 @@ def _write_leaderboards(
         for path in write_contrast(rows, out, command):
             typer.echo(f"written: {path}")
         return
-    command = _leaderboard_command(out, sweep, preset, runs)
+    command = _leaderboard_command(out, sweep, preset, runs, controls)
     title, about = None, []
     if sweep is not None:
         from acbench.grid import question
 
         title = f"{sweep.stem} ablation"
         q = question(sweep) if sweep.is_file() else ""
-        trained = f"`acbench sweep {sweep}" + (f" --preset {preset}" if preset else "") + "`"
+        trained = (
+            f"`acbench sweep {sweep}" + (f" --preset {preset}" if preset else "")
+            + ("" if controls else " --no-controls") + "`"
+        )  # fmt: skip
         about = [q] if q else []
         about.append(
             f"Sweep file `{sweep}`, preset `{preset or 'as in the file'}`; trained by {trained} "

@@ -21,6 +21,7 @@ from acbench.analysis.answer import (
     contrast_markdown,
     contrast_rows,
     seed_groups,
+    unconverged,
 )
 from acbench.analysis.attribution import (
     COMPARISONS,
@@ -401,6 +402,9 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
         by = bd_by_position(rows, r["curve"], r["anchor_curve"])
         if by.empty:
             continue
+        why = unconverged(clean_rows(rows), [str(r["anchor_curve"])])
+        if why:  # no figure against a baseline that has not converged
+            by = by.assign(bd_pchip=np.nan, reason_pchip=why)
         rec: dict[str, object] = {k: r[k] for k in keys}
         rec["L"] = _num(r["chain"])
         for k in range(2, longest + 1):
@@ -585,7 +589,46 @@ def compute_leaderboard(
     labels = zero_labels(clean)
     table = _relabel(bd_table(clean, rate=rate, bootstrap=bootstrap, seed=seed), labels)
     attr = _relabel(attribution_table(rows, rate, bootstrap, seed), labels)
+    table, attr = _withhold_unconverged(clean, table, attr)
     return LeaderboardTables(rows, clean, table, attr, list(seed_groups(rows)), bootstrap, seed, rate)
+
+
+def _withhold_unconverged(
+    clean: pd.DataFrame, table: pd.DataFrame, attr: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """No figure against a baseline that has not converged: its cells become n/a with the reason
+    (:func:`~acbench.analysis.answer.unconverged`)."""
+    if table.empty or "anchor_curve" not in table:
+        return table, attr
+    bad = {str(a): unconverged(clean, [str(a)]) for a in table["anchor_curve"].unique()}
+    bad = {a: why for a, why in bad.items() if why}
+    if not bad:
+        return table, attr
+    table, attr = table.copy(), attr.copy()
+    m = table["anchor_curve"].astype(str).isin(bad)
+    why = table.loc[m, "anchor_curve"].astype(str).map(bad)
+    for col, reason in (
+        ("bd_pchip", "reason_pchip"),
+        ("bd_akima", "reason_akima"),
+        ("bd_cond_pchip", "reason_cond"),
+    ):
+        if col in table:
+            table.loc[m, col] = np.nan
+            table.loc[m, reason] = why
+    if len(attr) and "against" in attr:
+        a = (attr["comparison"] == "baseline") & attr["against"].astype(str).isin(bad)
+        why = attr.loc[a, "against"].astype(str).map(bad)
+        for col in ("bd_pchip", "ci_low", "ci_high", "paired_change", "paired_ci_low", "paired_ci_high"):
+            if col in attr:
+                attr.loc[a, col] = np.nan
+        for col in ("reason_pchip", "paired_reason"):
+            if col in attr:
+                attr.loc[a, col] = why
+        if "significant" in attr:
+            attr.loc[a, "significant"] = False
+        if "paired_significant" in attr:
+            attr.loc[a, "paired_significant"] = False
+    return table, attr
 
 
 def leaderboard_markdown(
