@@ -20,13 +20,21 @@ from acbench.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "leaderboards").glob("*/*.md"))
 runner = CliRunner()
+#: pages rebuilt in the fast tier (the demo's, and the smallest); every other page in `make test-slow`
+#: (each rebuild bootstraps its intervals: 5-30 s a page)
+FAST = {"demo/photos.md", "z128/photos.md"}
+
+
+def _case(page: Path):
+    name = f"{page.parent.name}/{page.name}"
+    return pytest.param(page, id=name, marks=() if name in FAST else pytest.mark.slow)
 
 
 def test_leaderboards_are_committed():
     assert PAGES, "no leaderboards/<ablation>/<dataset>.md committed"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("page", [_case(p) for p in PAGES])
 def test_committed_leaderboard_regenerates_from_its_rows(page, tmp_path, monkeypatch):
     text = page.read_text(encoding="utf-8")
     m = re.search(r"^Regenerate: `(acbench leaderboard [^`]+)`", text, re.M)
