@@ -398,11 +398,12 @@ def _position_section(rows: pd.DataFrame, main: pd.DataFrame, notes: Footnotes) 
     keys = _row_keys(main)
     longest = int(main["chain"].max())
     out = []
+    clean = clean_rows(rows)  # once: the convergence check below reads it for every curve
     for _, r in main[main["component"] == "total"].sort_values([*keys, "chain"]).iterrows():
         by = bd_by_position(rows, r["curve"], r["anchor_curve"])
         if by.empty:
             continue
-        why = unconverged(clean_rows(rows), [str(r["anchor_curve"])])
+        why = unconverged(clean, [str(r["anchor_curve"])])
         if why:  # no figure against a baseline that has not converged
             by = by.assign(bd_pchip=np.nan, reason_pchip=why)
         rec: dict[str, object] = {k: r[k] for k in keys}
