@@ -24,6 +24,9 @@ from acbench.job import AnchorJob, BaselineJob, ConditionalJob, Job, OrderingJob
 from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
 
 
+JOINT_VERSION = "2"
+
+
 def _versions(cfg: RunConfig, with_ordering: bool, with_mixer: bool) -> dict[str, str]:
     v = {
         "codec": CODECS.version(cfg.codec.name),
@@ -34,6 +37,10 @@ def _versions(cfg: RunConfig, with_ordering: bool, with_mixer: bool) -> dict[str
         v["ordering"] = ORDERINGS.version(cfg.ordering.name)
     if with_mixer:
         v["mixer"] = MIXERS.version(cfg.mixer.name)
+    if with_mixer and cfg.baseline == "joint":
+        # 2: joint training weighs every image of a chain alike and fine-tunes warm weights (the
+        # baseline's too) at the warm rate; runs trained before (1, unmarked) are not reused
+        v["joint"] = JOINT_VERSION
     if with_ordering and cfg.structure == "tree":
         from acbench.orderings.tree import SpanningTree
 

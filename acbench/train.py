@@ -151,8 +151,9 @@ class ChainTask:
     """Chains of ``length`` consecutive items of the ordered train split, or given ``paths``.
 
     x_1 is coded by ``first`` (the baseline): frozen (default) or trained jointly on the paper's
-    Eq. 4, ½R(x_1) + ½R(x_k | x_{k-1}) + λ·D. x_k (k ≥ 2) by ``model`` given the reference state
-    of x_{k-1}. With ``paths`` (``[P, length]`` item indices, e.g. the root-ward paths of a
+    Eq. 4, ½R(x_1) + ½R(x_2 | x_1) + λ·D, for a chain of L: the mean rate of its L images
+    (x_1's and each conditioned one's weighted alike, as they are in D) + λ·D. x_k (k ≥ 2) by
+    ``model`` given the reference state of x_{k-1}. With ``paths`` (``[P, length]`` item indices, e.g. the root-ward paths of a
     spanning tree, :func:`acbench.orderings.tree.paths`) each sample is one of those rows instead
     of a window of consecutive items.
     """
@@ -182,6 +183,13 @@ class ChainTask:
 
     def trainable(self) -> nn.Module:
         return nn.ModuleDict({"model": self.model, "first": self.first}) if self.joint else self.model
+
+    def warm_names(self, warm: Collection[str]) -> set[str]:
+        """``warm`` (names in ``model``) as names in :meth:`trainable`; jointly, every parameter of
+        ``first`` too: it starts from the converged baseline and fine-tunes at the warm rate."""
+        if not self.joint:
+            return set(warm)
+        return {f"model.{n}" for n in warm} | {f"first.{n}" for n, _ in self.first.named_parameters()}
 
     def loss(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         if self.paths is not None:
@@ -218,9 +226,10 @@ class ChainTask:
             ref = out["ref"]
         bpp = torch.stack(bpps).mean()
         mse = torch.stack(mses).mean()
-        if self.joint:
+        if self.joint:  # every image of the chain weighs alike in R and in D
+            bpp = (bpp1 + bpp * (self.length - 1)) / self.length
             mse = (mse1 + mse * (self.length - 1)) / self.length
-            loss = 0.5 * bpp1 + 0.5 * bpp + self.lam * 255**2 * mse
+            loss = bpp + self.lam * 255**2 * mse
         else:
             loss = bpp + self.lam * 255**2 * mse
         return loss, {"bpp": bpp, "mse": mse}
@@ -233,6 +242,12 @@ def _optimizers(
 
     Each group's ``base_lr`` is what the schedule multiplies.
     """
+    unknown = sorted(set(warm) - {n for n, _ in module.named_parameters()})
+    if unknown:  # names from another namespace would silently train at the full rate
+        raise TrainingError(
+            f"{len(unknown)} warm-started parameter name(s) are not in the trained module "
+            f"(e.g. {unknown[0]!r}): map them to its names"
+        )
     named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
     main = [(n, p) for n, p in named if not n.endswith(".quantiles")]
     aux = [p for n, p in named if n.endswith(".quantiles")]
@@ -291,7 +306,7 @@ def train(
             task.first.eval()
 
     train_mode()
-    opt, aux_opt = _optimizers(module, cfg, warm)
+    opt, aux_opt = _optimizers(module, cfg, task.warm_names(warm) if isinstance(task, ChainTask) else warm)
     start = 0
     history: list[tuple[int, float]] = []
     if ckpt is not None and Path(ckpt).exists():

@@ -13,7 +13,17 @@ from acbench.codecs.base import build_codec
 from acbench.config import DataConfig, TrainConfig, preset
 from acbench.data.base import ImageSet
 from acbench.data.cache import split
-from acbench.train import BaselineTask, ChainTask, _optimizers, augment, convergence, lr_factor, train
+from acbench.train import (
+    BaselineTask,
+    ChainTask,
+    TrainingError,
+    _optimizers,
+    augment,
+    convergence,
+    lr_factor,
+    rd_terms,
+    train,
+)
 
 
 def test_lr_factor_is_a_step_decay_over_the_last_steps():
@@ -152,3 +162,40 @@ def test_protocol_is_part_of_every_run_id(monkeypatch):
         assert runner.baseline_job(cfg, cfg.lmbdas[0]).id != before
     finally:
         runner.baseline_job.cache_clear()
+
+
+def test_joint_training_fine_tunes_both_codecs_at_the_warm_rate():
+    first = build_codec("mshp", {"N": 8, "M": 12})
+    model = build_codec("mshp", {"N": 8, "M": 12}, ("latent_prior",), "film")
+    warm = model.warm_start(first.state_dict())
+    task = ChainTask(model, first, _pixels(6), 0.01, 3, joint=True)
+    module, cfg = task.trainable(), TrainConfig(lr=1e-3, warm_lr_scale=0.1)
+    opt, _ = _optimizers(module, cfg, task.warm_names(warm))
+    slow = {id(p) for g in opt.param_groups if g["lr"] < 5e-4 for p in g["params"]}
+    named = {n: p for n, p in module.named_parameters() if not n.endswith(".quantiles")}
+    assert all(id(p) in slow for n, p in named.items() if n.startswith("first."))
+    assert all(id(named[f"model.{n}"]) in slow for n in warm if not n.endswith(".quantiles"))
+    assert not any(id(p) in slow for n, p in named.items() if n.startswith("model.mixers."))
+    # names of the bare model do not name the joint module's parameters: refused, not trained fast
+    with pytest.raises(TrainingError, match="not in the trained module"):
+        _optimizers(module, cfg, warm)
+
+
+def test_joint_loss_weighs_every_image_of_the_chain_alike():
+    torch.manual_seed(0)
+    first = build_codec("mshp", {"N": 8, "M": 12})
+    model = build_codec("mshp", {"N": 8, "M": 12}, ("latent_prior",), "film")
+    model.warm_start(first.state_dict())
+    lam, x = 0.01, _pixels(3).float()[None] / 255  # one chain of 3
+    task = ChainTask(model, first, _pixels(6), lam, 3, joint=True)
+    first.eval(), model.eval()  # deterministic rounding: the same terms twice
+    with torch.no_grad():
+        loss, _ = task._loss(x)
+        out = first(x[:, 0])
+        terms = [rd_terms(out, x[:, 0])]
+        for k in (1, 2):
+            out = model(x[:, k], out["ref"])
+            terms.append(rd_terms(out, x[:, k]))
+    bpp = sum(t[0] for t in terms) / 3
+    mse = sum(t[1] for t in terms) / 3
+    assert float(loss) == pytest.approx(float(bpp + lam * 255**2 * mse), rel=1e-5)
