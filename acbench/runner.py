@@ -23,7 +23,6 @@ from acbench.config import PROTOCOL, Component, RunConfig
 from acbench.job import AnchorJob, BaselineJob, ConditionalJob, Job, OrderingJob
 from acbench.registry import CODECS, DATASETS, MIXERS, ORDERINGS
 
-
 JOINT_VERSION = "2"
 
 

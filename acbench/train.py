@@ -153,9 +153,9 @@ class ChainTask:
     x_1 is coded by ``first`` (the baseline): frozen (default) or trained jointly on the paper's
     Eq. 4, ½R(x_1) + ½R(x_2 | x_1) + λ·D, for a chain of L: the mean rate of its L images
     (x_1's and each conditioned one's weighted alike, as they are in D) + λ·D. x_k (k ≥ 2) by
-    ``model`` given the reference state of x_{k-1}. With ``paths`` (``[P, length]`` item indices, e.g. the root-ward paths of a
-    spanning tree, :func:`acbench.orderings.tree.paths`) each sample is one of those rows instead
-    of a window of consecutive items.
+    ``model`` given the reference state of x_{k-1}. With ``paths`` (``[P, length]`` item
+    indices, e.g. the root-ward paths of a spanning tree, :func:`acbench.orderings.tree.paths`)
+    each sample is one of those rows instead of a window of consecutive items.
     """
 
     model: ConditionalCodec
