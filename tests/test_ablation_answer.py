@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from acbench.analysis.answer import ablation_answer, seed_groups
+from acbench.analysis.answer import ablation_answer, option_pairs, seed_groups
 from acbench.analysis.leaderboard import leaderboard_markdown
 from acbench.analysis.synthetic import synthetic_rows
 from acbench.schema import variant
@@ -31,10 +31,33 @@ def test_the_option_with_the_larger_content_gain_wins():
     first = text.splitlines()[0]
     assert first.startswith("**mixer film uses the neighbour best: its content saves ")
     assert "next mixer conv1x1" in first and "Head to head, mixer film's coded chain costs -" in first
-    table = [ln for ln in text.splitlines() if ln.startswith("| mixer")]
+    main = text.split("**Option against option**")[0]
+    table = [ln for ln in main.splitlines() if ln.startswith("| mixer")]
     assert [ln.split("|")[1].strip() for ln in table] == ["mixer film", "mixer conv1x1"]  # best first
+    assert "**Option against option**" in text  # film and conv1x1 head to head
     md = leaderboard_markdown(rows, "cmd", "synthetic", bootstrap=100)
     assert md.index("## Answer\n") < md.index("## Each configuration") < md.index("### mshp · isomap · film")
+
+
+def test_options_are_compared_pairwise_where_one_option_differs():
+    # known ranks: film keeps the whole saving, conv1x1 15 % less; isomap all of it, random 25 % less
+    rows = _rows(
+        mixers=("film", "conv1x1"), orderings=("isomap", "random"), saving={"y": 0.1, "z": 0.1}, noise=0.005
+    )
+    groups = seed_groups(rows)
+    table = option_pairs(rows, groups, bootstrap=200)
+    lines = [[c.strip() for c in ln.split("|")[1:-1]] for ln in table.splitlines() if ln.startswith("| ")][1:]
+    better = {"mixer film": 0, "mixer conv1x1": 1, "ordering isomap": 0, "ordering random": 1}
+    assert len(lines) == 4  # 2 mixer pairs (one per ordering), 2 ordering pairs (one per mixer)
+    assert [ln[0].split()[0] for ln in lines] == ["ordering", "ordering", "mixer", "mixer"]  # grouped
+    for option, against, where, figure in lines:
+        assert where.split()[0] != option.split()[0]  # the pair shares the other option
+        worse = better[option] > better[against]
+        assert figure.endswith("*") and figure.startswith("+" if worse else "-"), (option, against, figure)
+    assert "**Option against option**" in ablation_answer(rows, groups, bootstrap=100)
+    # one option only: no pair table
+    rows = _rows(mixers=("film", "conv1x1"), saving={"y": 0.1, "z": 0.1})
+    assert option_pairs(rows, seed_groups(rows), bootstrap=50).count("\n| ") == 1  # one pair
 
 
 def test_no_gain_is_said_as_such():

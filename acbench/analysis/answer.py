@@ -347,8 +347,8 @@ def _points(clean: pd.DataFrame, tests: Sequence[str], baseline: str) -> str:
     )
 
 
-def _option_labels(heads: list[pd.Series]) -> list[str]:
-    """What tells the configurations apart: the seed-group keys that vary among them."""
+def _option_keys(heads: list[pd.Series]) -> list[str]:
+    """The seed-group keys whose values tell the configurations apart."""
     keys = [k for k in SEED_GROUP if len({str(h.get(k, "")) for h in heads}) > 1]
     others = [k for k in keys if k != "variant"]
     if (
@@ -357,14 +357,63 @@ def _option_labels(heads: list[pd.Series]) -> list[str]:
         and len({tuple(str(h.get(k, "")) for k in others) for h in heads}) == len(heads)
     ):
         keys = others  # the other keys already tell the configurations apart
+    return keys
+
+
+def _option(h: pd.Series, key: str) -> str:
+    return f"{key} {h.get(key, '') or '—'}" if key != "variant" else str(h.get(key) or "default")
+
+
+def _option_labels(heads: list[pd.Series]) -> list[str]:
+    """What tells the configurations apart: the seed-group keys that vary among them."""
+    keys = _option_keys(heads)
     if not keys:
         return [_label(h) for h in heads]
-    return [
-        " · ".join(
-            f"{k} {h.get(k, '') or '—'}" if k != "variant" else str(h.get(k) or "default") for k in keys
-        )
-        for h in heads
+    return [" · ".join(_option(h, k) for k in keys) for h in heads]
+
+
+#: at most this many one-option pairs are compared head to head on a page (each is bootstrapped)
+MAX_PAIRS = 12
+
+
+def option_pairs(
+    rows: pd.DataFrame, groups: Sequence[Sequence[str]], rate: str = "bpp_real", bootstrap: int = 1000
+) -> str:
+    """Every two configurations that differ in one option only, head to head: the ablation's own
+    question (frozen vs joint at each chain length, shared vs separate transforms per mixer, ...).
+
+    A markdown table (the option, the two values, what the pair shares, the second value's coded
+    chain against the first's on the same images with its 95 % interval) and its note; "" when no
+    two configurations differ in one option, or more than :data:`MAX_PAIRS` pairs do.
+    """
+    clean = clean_rows(rows)
+    groups = [[str(c) for c in g] for g in groups]
+    heads = [clean[clean["curve"].astype(str) == g[0]].iloc[0] for g in groups]
+    keys = _option_keys(heads)
+    values = [{k: _option(h, k) for k in keys} for h in heads]
+    pairs = [
+        (i, j, [k for k in keys if values[i][k] != values[j][k]][0])
+        for i in range(len(groups))
+        for j in range(i + 1, len(groups))
+        if sum(values[i][k] != values[j][k] for k in keys) == 1
     ]
+    pairs.sort(key=lambda p: keys.index(p[2]))  # one option's pairs together
+    if not pairs or len(pairs) > MAX_PAIRS:
+        return ""
+    table: dict[str, list[str]] = {"option": [], "against": [], "where": [], "head to head (total)": []}
+    for i, j, k in pairs:
+        h2h = head_to_head(rows, groups[i], groups[j], rate, bootstrap)
+        table["option"].append(values[j][k])
+        table["against"].append(values[i][k])
+        table["where"].append(" · ".join(values[i][o] for o in keys if o != k) or "—")
+        table["head to head (total)"].append(_fmt(h2h))
+    note = (
+        "Each line: the first option's coded chains against the second's, on the same eval images "
+        "(the conditioned ones both share, or all when their chains differ), seeds paired; BD-rate "
+        "of the total, %, negative = the first option codes smaller, [95 % interval over seeds and "
+        "images], * = excludes 0. The two share everything else (\"where\")."
+    )
+    return markdown_table(pd.DataFrame(table)) + "\n\n" + note
 
 
 def _total(fig: pd.DataFrame | None, comp: str = "total") -> tuple[float, float, float, str]:
@@ -500,7 +549,11 @@ def ablation_answer(
     why = unconverged(clean, [str(h.get("anchor_curve", "")) for h in heads])
     if why:
         note += f" Against the baseline: {why}."
-    return " ".join(sentences) + "\n\n" + markdown_table(pd.DataFrame(table)) + "\n\n" + note
+    out = " ".join(sentences) + "\n\n" + markdown_table(pd.DataFrame(table)) + "\n\n" + note
+    pairs = option_pairs(rows, groups, rate, bootstrap)
+    if pairs:
+        out += "\n\n**Option against option** (configurations that differ in one option only):\n\n" + pairs
+    return out
 
 
 def head_to_head(
