@@ -623,7 +623,7 @@ def contrast_markdown(rows: pd.DataFrame, command: str, bootstrap: int = 1000, r
     groups = seed_groups(rows)
     lines = []
     best: dict[str, tuple[float, str, str]] = {}
-    pairs: dict[str, list[str]] = {}  # one configuration (ordering aside) on several datasets
+    pairs: dict[str, list[tuple[str, str]]] = {}  # one configuration (ordering aside) on several datasets
     for g in groups:
         head = clean[clean["curve"].astype(str) == g[0]].iloc[0]
         figs = comparisons(rows, g, rate, bootstrap)
@@ -648,7 +648,8 @@ def contrast_markdown(rows: pd.DataFrame, command: str, bootstrap: int = 1000, r
         )
         words = [str(head.get(k, "")) for k in ("codec", "mixer", "sites", "variant") if head.get(k, "")]
         key = " · ".join(words) + f" · L={_num(head.get('chain', ''))}"
-        pairs.setdefault(key, []).append(f"{dataset} ({_num(head.get('tile', ''))} px) {_fmt(content)}")
+        where = f"{_num(head.get('tile', ''))} px, {head.get('ordering', '')}"
+        pairs.setdefault(key, []).append((dataset, f"{dataset} ({where}) {_fmt(content)}"))
         if np.isfinite(content[0]) and (dataset not in best or content[0] < best[dataset][0]):
             best[dataset] = (content[0], label, _fmt(content))
     table = pd.DataFrame(lines).sort_values(["dataset", "_v"], kind="stable") if lines else pd.DataFrame()
@@ -668,7 +669,11 @@ def contrast_markdown(rows: pd.DataFrame, command: str, bootstrap: int = 1000, r
         if said
         else "No configuration with seeds.",
     ]
-    shared = [f"{key}: " + ", ".join(v) for key, v in sorted(pairs.items()) if len(v) > 1]
+    shared = [
+        f"{key}: " + ", ".join(text for _, text in v)
+        for key, v in sorted(pairs.items())
+        if len({d for d, _ in v}) > 1
+    ]
     if shared:
         parts.append("The same configuration on several datasets: " + "; ".join(shared) + ".")
     if not table.empty:
