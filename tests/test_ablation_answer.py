@@ -110,7 +110,7 @@ def test_contrast_page_puts_datasets_side_by_side(tmp_path):
     assert "on **shifted** the best is" in text and "on **photos** the best is" in text
     assert (
         "The same configuration on several datasets: "
-        "mshp · film · hyper_analysis,hyper_synthesis · L=4: photos (128 px)" in text
+        "mshp · film · hyper_analysis,hyper_synthesis · L=4: photos (128 px, isomap)" in text
     )
     lines = [ln for ln in text.splitlines() if ln.startswith("| photos") or ln.startswith("| shifted")]
     shifted = next(ln for ln in lines if ln.startswith("| shifted"))

@@ -411,7 +411,7 @@ def option_pairs(
         "Each line: the first option's coded chains against the second's, on the same eval images "
         "(the conditioned ones both share, or all when their chains differ), seeds paired; BD-rate "
         "of the total, %, negative = the first option codes smaller, [95 % interval over seeds and "
-        "images], * = excludes 0. The two share everything else (\"where\")."
+        'images], * = excludes 0. The two share everything else ("where").'
     )
     return markdown_table(pd.DataFrame(table)) + "\n\n" + note
 
