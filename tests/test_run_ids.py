@@ -2,7 +2,9 @@
 
 ``golden/run_ids.json`` was computed before jobs became typed dataclasses (from the payload
 dicts of the time); every job of a few presets must keep its id, its curve ids, its
-dependencies and the content of its ``config.json`` (hashed).
+dependencies and the content of its ``config.json`` (hashed). Ids change only where a version is
+raised on purpose so that stale runs are not reused: joint training, version 2 (2026-12-03), the
+conditional jobs of ``tiny_joint_pixels_L3``.
 """
 
 from __future__ import annotations
