@@ -11,6 +11,7 @@ position >= 2), the only ones the neighbour can change.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -391,12 +392,11 @@ def option_pairs(
     heads = [clean[clean["curve"].astype(str) == g[0]].iloc[0] for g in groups]
     keys = _option_keys(heads)
     values = [{k: _option(h, k) for k in keys} for h in heads]
-    pairs = [
-        (i, j, [k for k in keys if values[i][k] != values[j][k]][0])
-        for i in range(len(groups))
-        for j in range(i + 1, len(groups))
-        if sum(values[i][k] != values[j][k] for k in keys) == 1
-    ]
+    pairs = []
+    for i, j in itertools.combinations(range(len(groups)), 2):
+        differ = [k for k in keys if values[i][k] != values[j][k]]
+        if len(differ) == 1:
+            pairs.append((i, j, differ[0]))
     pairs.sort(key=lambda p: keys.index(p[2]))  # one option's pairs together
     if not pairs or len(pairs) > MAX_PAIRS:
         return ""
